@@ -1,0 +1,81 @@
+// The entry point: a Client opened from a URL owns one backend (memory or Redis) and hands out
+// primitives bound to it. Bindings hold a shared_ptr<Client> and nothing else of the backend.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "redkeeper/clock.hpp"
+#include "redkeeper/error.hpp"
+#include "redkeeper/limiter.hpp"
+
+namespace redkeeper {
+
+struct TlsOptions {
+  std::string ca_file;         // PEM bundle; empty = system default paths
+  std::string cert_file;       // client certificate (mutual TLS)
+  std::string key_file;
+  std::string server_name;     // SNI / verification name; empty = host from the URL
+  bool verify = true;          // certificate verification; false only by explicit opt-out
+};
+
+struct ClientOptions {
+  std::string prefix = "rk";
+  int64_t connect_timeout_ms = 2000;
+  int64_t command_timeout_ms = 1000;
+  size_t max_pending = 10000;          // ops queued while disconnected before QueueFull
+  int64_t reconnect_min_ms = 50;
+  int64_t reconnect_max_ms = 2000;
+  TlsOptions tls;
+  // Memory: the time source. Redis: when set, scripts get its reading instead of calling TIME
+  // (for deterministic tests); production leaves it empty.
+  std::shared_ptr<Clock> clock;
+  size_t memory_shards = 64;
+  int64_t sweep_interval_ms = 100;     // memory background expiry sweep; 0 disables the thread
+};
+
+struct Health {
+  std::string backend;   // "memory" | "redis"
+  bool connected = false;
+  double latency_ms = 0;
+};
+
+struct Stats {
+  uint64_t ops = 0;
+  uint64_t errors = 0;
+  uint64_t timeouts = 0;
+  uint64_t reconnects = 0;
+  uint64_t in_flight = 0;
+  uint64_t keys = 0;      // memory backend: resident keys (including not-yet-swept expired ones)
+};
+
+class Client {
+ public:
+  // Parses the URL (memory://, redis://, rediss://, unix://); throws InvalidArgument on a bad URL or
+  // option. Redis clients connect in the background: open() never blocks on the network.
+  static std::shared_ptr<Client> open(std::string_view url, ClientOptions options = {});
+  virtual ~Client() = default;
+
+  // Validates the config (throws InvalidArgument) and returns a limiter bound to this backend.
+  virtual std::shared_ptr<Limiter> limiter(LimiterConfig config) = 0;
+
+  // True when ops complete inside the call (memory): bindings skip the thread hop then.
+  virtual bool completes_inline() const = 0;
+
+  virtual void ping(Callback<double> done) = 0;  // round-trip latency in ms
+  virtual Health health() const = 0;
+  virtual Stats stats() const = 0;
+  // Settles everything in flight (ErrorCode::Closed) and stops background threads. Idempotent.
+  virtual void close() = 0;
+  virtual bool closed() const = 0;
+
+  const ClientOptions& options() const { return options_; }
+
+ protected:
+  explicit Client(ClientOptions options) : options_(std::move(options)) {}
+  ClientOptions options_;
+};
+
+}  // namespace redkeeper
