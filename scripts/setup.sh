@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs what a fresh Debian/Ubuntu machine is missing, then builds the Python package (into .venv)
+# and the Node addon. Sourced by demo.sh and test.sh; safe to run again (it skips what is there).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+log() { printf '\033[1;34m==> %s\033[0m\n' "$*"; }
+
+SUDO=""
+if [ "$(id -u)" != "0" ]; then SUDO="sudo"; fi
+
+need_apt=()
+have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+for pkg in build-essential cmake ninja-build pkg-config libhiredis-dev libasio-dev nlohmann-json3-dev \
+           libssl-dev libgtest-dev redis-server redis-tools openssl; do
+  have_pkg "$pkg" || need_apt+=("$pkg")
+done
+command -v python3 >/dev/null || need_apt+=(python3 python3-dev python3-venv)
+if command -v python3 >/dev/null && ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
+  need_apt+=(python3-venv)
+fi
+command -v node >/dev/null || need_apt+=(nodejs)
+command -v npm >/dev/null || need_apt+=(npm)
+if [ "${#need_apt[@]}" -gt 0 ]; then
+  log "apt-get install ${need_apt[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+# Python: a project-local virtualenv, so nothing touches the system interpreter.
+if [ ! -x .venv/bin/python ]; then
+  log "python3 -m venv .venv"
+  python3 -m venv .venv
+fi
+PY="$ROOT/.venv/bin/python"
+"$PY" -m pip install -q --upgrade pip >/dev/null
+log "pip install .[test] (builds the C++ core and the pybind11 module)"
+"$PY" -m pip install -q ".[test]"
+
+# Node: npm install builds the addon with cmake-js (Node-API, headers from the npm registry).
+log "npm install (builds the C++ core and the Node addon)"
+npm install --no-audit --no-fund --loglevel=error

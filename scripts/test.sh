@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Sets up a fresh machine (scripts/setup.sh) and runs every test: C++ (ctest), Python (pytest), Node (jest).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$ROOT/scripts/setup.sh"
+cd "$ROOT"
+JOBS="$(nproc 2>/dev/null || echo 2)"
+
+log "C++: configure, build (-Wall -Wextra -Werror) and ctest"
+cmake -S . -B build/cpp -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DREDKEEPER_WERROR=ON >/dev/null
+cmake --build build/cpp -j "$JOBS"
+ctest --test-dir build/cpp --output-on-failure -j "$JOBS"
+
+log "Python: pytest"
+"$ROOT/.venv/bin/python" -m pytest tests/python -q
+
+log "Node: jest"
+npx jest --ci
+
+log "all tests passed"
