@@ -91,6 +91,13 @@ class Limiter {
   // Rejects every hit on the key for `duration_ms`; returns the blocked state.
   virtual void block(std::string_view key, int64_t duration_ms, Callback<LimitResult> done) = 0;
 
+  // Fast path for backends that complete inline (memory): answers a hit synchronously into `out`
+  // and returns true, throwing Error on bad input or a closed client. Backends that go over the
+  // network return false and the caller uses hit(). Saves a std::function per op.
+  virtual bool hit_inline(std::string_view /*key*/, int64_t /*cost*/, LimitResult& /*out*/) {
+    return false;
+  }
+
  protected:
   explicit Limiter(LimiterConfig config) : config_(std::move(config)) {}
   LimiterConfig config_;

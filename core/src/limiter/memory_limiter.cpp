@@ -1,0 +1,230 @@
+// MemoryLimiter: applies limiter_math to the state entry under its shard lock; handles blocks and
+// gives every entry a TTL so idle keys disappear once they no longer matter.
+#include "limiter/memory_limiter.hpp"
+
+#include <optional>
+
+#include "limiter/limiter_math.hpp"
+
+namespace redkeeper {
+
+namespace lm = limiter_math;
+
+namespace {
+
+LimitResult blocked_result(const LimiterConfig& config, int64_t left_ms) {
+  LimitResult result;
+  result.allowed = false;
+  result.limit = config.limit;
+  result.remaining = 0;
+  result.reset_after_ms = left_ms;
+  result.retry_after_ms = left_ms;
+  return result;
+}
+
+LimitResult full_result(const LimiterConfig& config) {
+  LimitResult result;
+  result.allowed = true;
+  result.limit = config.limit;
+  result.remaining = config.limit;
+  return result;
+}
+
+// What a hit of cost 1 would see now, with `remaining` the current allowance.
+LimitResult observe(const lm::State& s, const LimiterConfig& config, int64_t now) {
+  if (s[lm::kBlockedUntil] > now) return blocked_result(config, s[lm::kBlockedUntil] - now);
+  LimitResult result;
+  result.limit = config.limit;
+  result.retry_after_ms = lm::wait_ms(s, config, now, 1);
+  result.allowed = result.retry_after_ms == 0;
+  result.remaining = lm::available(s, config, now);
+  result.reset_after_ms = lm::full_after_ms(s, config, now);
+  return result;
+}
+
+// Gives the entry the TTL after which it no longer matters, or drops it when that is now.
+void settle(MemoryView& view, const std::string& key, MemoryEntry& entry, const lm::State& s,
+            const LimiterConfig& config, int64_t now) {
+  const int64_t full_after = lm::full_after_ms(s, config, now);
+  int64_t expire_at = full_after > 0 ? now + full_after : 0;
+  if (s[lm::kBlockedUntil] > now && s[lm::kBlockedUntil] > expire_at) {
+    expire_at = s[lm::kBlockedUntil];
+  }
+  if (expire_at == 0) {
+    view.erase(key);
+  } else {
+    view.expire_at(key, entry, expire_at);
+  }
+}
+
+// The entry's state vector when it holds this limiter's state, else nullptr.
+lm::State* state_of(MemoryEntry* entry, const LimiterConfig& config) {
+  if (entry == nullptr) return nullptr;
+  auto* s = std::get_if<lm::State>(&entry->value);
+  if (s == nullptr || !lm::state_matches(*s, config)) return nullptr;
+  return s;
+}
+
+template <class T, class F>
+void complete(const Callback<T>& done, F&& f) {
+  std::optional<Result<T>> result;
+  try {
+    result.emplace(f());
+  } catch (const Error& error) {
+    result.emplace(error);
+  } catch (const std::exception& error) {
+    result.emplace(Error(ErrorCode::Internal, error.what()));
+  }
+  if (done) done(std::move(*result));
+}
+
+}  // namespace
+
+MemoryLimiter::MemoryLimiter(LimiterConfig config, std::shared_ptr<MemoryStore> store,
+                             std::string_view prefix)
+    : Limiter(std::move(config)), store_(std::move(store)) {
+  key_head_.append(prefix).append(":limiter:").append(config_.name).append(":{");
+}
+
+std::string MemoryLimiter::key_for(std::string_view id) const {
+  validate_key(id);
+  std::string key;
+  key.reserve(key_head_.size() + id.size() + 1);
+  key.append(key_head_).append(id).push_back('}');
+  return key;
+}
+
+void MemoryLimiter::check_open() const {
+  if (store_->closed()) throw Error(ErrorCode::Closed, "client: closed");
+}
+
+LimitResult MemoryLimiter::hit_now(std::string_view id, int64_t cost) {
+  check_open();
+  if (cost < 1 || cost > config_.limit) {
+    throw invalid_argument("cost", "must be an integer from 1 to the limit (" +
+                                       std::to_string(config_.limit) + ")");
+  }
+  const std::string key = key_for(id);
+  return store_->transact(key, [&](MemoryView& view) {
+    const int64_t now = view.now_ms();
+    MemoryEntry& entry = view.find_or_create(key);
+    lm::State* s = state_of(&entry, config_);
+    if (s == nullptr) {
+      // Absent (or foreign) state: start from a full allowance.
+      entry.value = lm::State{};
+      s = std::get_if<lm::State>(&entry.value);
+      lm::init_state(*s, config_, now, 0);
+    } else {
+      lm::advance(*s, config_, now);
+    }
+    if ((*s)[lm::kBlockedUntil] > now) return blocked_result(config_, (*s)[lm::kBlockedUntil] - now);
+
+    LimitResult result;
+    result.limit = config_.limit;
+    const int64_t wait = lm::wait_ms(*s, config_, now, cost);
+    if (wait == 0) {
+      lm::consume(*s, config_, now, cost);
+      result.allowed = true;
+      result.remaining = lm::available(*s, config_, now);
+      result.reset_after_ms = lm::full_after_ms(*s, config_, now);
+    } else if (config_.block_duration_ms > 0) {
+      (*s)[lm::kBlockedUntil] = now + config_.block_duration_ms;
+      result = blocked_result(config_, config_.block_duration_ms);
+    } else {
+      result.allowed = false;
+      result.remaining = lm::available(*s, config_, now);
+      result.reset_after_ms = lm::full_after_ms(*s, config_, now);
+      result.retry_after_ms = wait;
+    }
+    settle(view, key, entry, *s, config_, now);
+    return result;
+  });
+}
+
+LimitResult MemoryLimiter::peek_now(std::string_view id) {
+  check_open();
+  const std::string key = key_for(id);
+  return store_->transact(key, [&](MemoryView& view) {
+    const int64_t now = view.now_ms();
+    lm::State* s = state_of(view.find(key), config_);
+    if (s == nullptr) return full_result(config_);
+    lm::advance(*s, config_, now);  // lossless: peeking changes no outcome
+    return observe(*s, config_, now);
+  });
+}
+
+void MemoryLimiter::reset_now(std::string_view id) {
+  check_open();
+  const std::string key = key_for(id);
+  store_->transact(key, [&](MemoryView& view) { view.erase(key); });
+}
+
+LimitResult MemoryLimiter::refund_now(std::string_view id, int64_t amount) {
+  check_open();
+  if (amount < 1) throw invalid_argument("amount", "must be a positive integer");
+  const std::string key = key_for(id);
+  return store_->transact(key, [&](MemoryView& view) {
+    const int64_t now = view.now_ms();
+    MemoryEntry* entry = view.find(key);
+    lm::State* s = state_of(entry, config_);
+    if (s == nullptr) return full_result(config_);
+    lm::advance(*s, config_, now);
+    lm::give_back(*s, config_, now, amount);
+    LimitResult result = observe(*s, config_, now);
+    settle(view, key, *entry, *s, config_, now);
+    return result;
+  });
+}
+
+LimitResult MemoryLimiter::block_now(std::string_view id, int64_t duration_ms) {
+  check_open();
+  if (duration_ms < 1 || duration_ms > lm::kMaxDurationMs) {
+    throw invalid_argument("duration", "must be from 1 ms to about ten years");
+  }
+  const std::string key = key_for(id);
+  return store_->transact(key, [&](MemoryView& view) {
+    const int64_t now = view.now_ms();
+    MemoryEntry& entry = view.find_or_create(key);
+    lm::State* s = state_of(&entry, config_);
+    if (s == nullptr) {
+      entry.value = lm::State{};
+      s = std::get_if<lm::State>(&entry.value);
+      lm::init_state(*s, config_, now, 0);
+    } else {
+      lm::advance(*s, config_, now);
+    }
+    (*s)[lm::kBlockedUntil] = now + duration_ms;  // replaces any shorter or longer block
+    settle(view, key, entry, *s, config_, now);
+    return blocked_result(config_, duration_ms);
+  });
+}
+
+bool MemoryLimiter::hit_inline(std::string_view key, int64_t cost, LimitResult& out) {
+  out = hit_now(key, cost);
+  return true;
+}
+
+void MemoryLimiter::hit(std::string_view key, int64_t cost, Callback<LimitResult> done) {
+  complete(done, [&] { return hit_now(key, cost); });
+}
+
+void MemoryLimiter::peek(std::string_view key, Callback<LimitResult> done) {
+  complete(done, [&] { return peek_now(key); });
+}
+
+void MemoryLimiter::reset(std::string_view key, Callback<Unit> done) {
+  complete(done, [&] {
+    reset_now(key);
+    return Unit{};
+  });
+}
+
+void MemoryLimiter::refund(std::string_view key, int64_t amount, Callback<LimitResult> done) {
+  complete(done, [&] { return refund_now(key, amount); });
+}
+
+void MemoryLimiter::block(std::string_view key, int64_t duration_ms, Callback<LimitResult> done) {
+  complete(done, [&] { return block_now(key, duration_ms); });
+}
+
+}  // namespace redkeeper
