@@ -1,0 +1,33 @@
+// RedkeeperError and its stable codes. Native errors are built by the same class through the factory
+// registered here, so `instanceof RedkeeperError` and `err.code` hold for every error we raise.
+'use strict';
+
+const native = require('./native');
+
+const ErrorCodes = Object.freeze({
+  INVALID_ARGUMENT: 'ERR_RK_INVALID_ARGUMENT',
+  CONNECTION: 'ERR_RK_CONNECTION',
+  TIMEOUT: 'ERR_RK_TIMEOUT',
+  QUEUE_FULL: 'ERR_RK_QUEUE_FULL',
+  PROTOCOL: 'ERR_RK_PROTOCOL',
+  SCRIPT: 'ERR_RK_SCRIPT',
+  CLOSED: 'ERR_RK_CLOSED',
+  INTERNAL: 'ERR_RK_INTERNAL',
+});
+
+class RedkeeperError extends Error {
+  constructor(code, message) {
+    super(message);
+    this.name = 'RedkeeperError';
+    this.code = code;
+  }
+}
+
+native.setErrorFactory((code, message) => new RedkeeperError(code, message));
+
+// Same "param: why" shape as the core's invalid_argument(), so messages read alike from C++ and JS.
+function invalidArgument(param, why) {
+  return new RedkeeperError(ErrorCodes.INVALID_ARGUMENT, `${param}: ${why}`);
+}
+
+module.exports = { RedkeeperError, ErrorCodes, invalidArgument };
