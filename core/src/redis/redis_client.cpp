@@ -1,0 +1,57 @@
+// RedisClient: the public face of the Redis backend; all I/O is delegated to RedisEngine.
+#include "redis/redis_client.hpp"
+
+#include "redis/redis_engine.hpp"
+
+namespace redkeeper {
+
+RedisClient::RedisClient(RedisUrl url, ClientOptions options)
+    : Client(std::move(options)), url_(std::move(url)) {
+  engine_ = std::make_shared<RedisEngine>(url_, options_);
+  engine_->start();
+}
+
+RedisClient::~RedisClient() { engine_->close(); }
+
+std::shared_ptr<Limiter> RedisClient::limiter(LimiterConfig config) {
+  validate(config);
+  throw Error(ErrorCode::Internal, "limiter on redis: not implemented yet");
+}
+
+void RedisClient::command(ArgList args, Callback<Reply> done, int64_t timeout_ms) {
+  engine_->submit(args, std::move(done), timeout_ms);
+}
+
+void RedisClient::eval(const Script& script, ArgList keys, ArgList args, Callback<Reply> done,
+                       int64_t timeout_ms) {
+  engine_->submit_eval(script, keys, args, std::move(done), timeout_ms);
+}
+
+void RedisClient::ping(Callback<double> done) {
+  auto start = RedisEngine::SteadyClock::now();
+  RedisEngine* engine = engine_.get();  // callbacks never outlive the engine that runs them
+  engine_->submit(
+      {"PING"},
+      [engine, start, done = std::move(done)](Result<Reply> r) {
+        if (!r.ok()) return done(r.error());
+        auto elapsed = RedisEngine::SteadyClock::now() - start;
+        engine->record_latency(elapsed);
+        done(std::chrono::duration<double, std::milli>(elapsed).count());
+      },
+      0);
+}
+
+Health RedisClient::health() const {
+  Health h;
+  h.backend = "redis";
+  h.connected = engine_->connected();
+  h.latency_ms = engine_->latency_ms();
+  return h;
+}
+
+Stats RedisClient::stats() const { return engine_->stats(); }
+void RedisClient::close() { engine_->close(); }
+bool RedisClient::closed() const { return engine_->closed(); }
+uint64_t RedisClient::socket_writes() const { return engine_->socket_writes(); }
+
+}  // namespace redkeeper

@@ -1,0 +1,125 @@
+// The I/O side of RedisClient: one I/O thread, one connection, an op queue that callers fill from
+// any thread, automatic pipelining (everything queued goes out in one write), FIFO reply matching,
+// per-op deadlines, reconnect with backoff + jitter, and the EVALSHA -> EVAL fallback.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <asio.hpp>
+#include <asio/ssl.hpp>
+
+#include "redis/connection.hpp"
+#include "redis/redis_client.hpp"
+
+namespace redkeeper {
+
+class RedisEngine : public std::enable_shared_from_this<RedisEngine> {
+ public:
+  using SteadyClock = std::chrono::steady_clock;
+
+  RedisEngine(RedisUrl url, ClientOptions options);
+  ~RedisEngine();
+  RedisEngine(const RedisEngine&) = delete;
+  RedisEngine& operator=(const RedisEngine&) = delete;
+
+  void start();  // spawns the I/O thread and the first connect attempt
+  void submit(ArgList args, Callback<Reply> done, int64_t timeout_ms);
+  void submit_eval(const Script& script, ArgList keys, ArgList args, Callback<Reply> done, int64_t timeout_ms);
+  void close();
+  bool closed() const { return closing_.load(std::memory_order_acquire); }
+
+  bool connected() const { return connected_.load(std::memory_order_acquire); }
+  double latency_ms() const { return static_cast<double>(latency_us_.load(std::memory_order_relaxed)) / 1000.0; }
+  void record_latency(SteadyClock::duration d);
+  Stats stats() const;
+  uint64_t socket_writes() const { return writes_.load(std::memory_order_relaxed); }
+
+ private:
+  struct Op {
+    std::string cmd;              // the RESP bytes; kept after writing for script ops (EVAL fallback)
+    Callback<Reply> done;         // empty once settled (a timed-out op keeps its FIFO slot)
+    SteadyClock::time_point deadline;
+    int64_t timeout_ms = 0;
+    Script script;                // valid() for eval ops
+    bool eval_fallback_sent = false;
+    bool internal = false;        // handshake command: not counted in stats
+  };
+  using OpPtr = std::unique_ptr<Op>;
+  enum class State { Disconnected, Connecting, Handshaking, Connected, Closed };
+
+  // Caller side.
+  void enqueue_formatted(Callback<Reply> done, int64_t timeout_ms, const Script& script);  // from tl_cmd
+  void reject(Callback<Reply>& done, Error error);
+
+  // I/O thread.
+  void flush();
+  void connect();
+  void on_transport_ready(const std::shared_ptr<RedisConnection>& conn);
+  void on_handshake_reply(const std::shared_ptr<RedisConnection>& conn, const char* step, Result<Reply>& r,
+                          bool last, SteadyClock::time_point sent);
+  void start_read(const std::shared_ptr<RedisConnection>& conn);
+  void on_read(const std::shared_ptr<RedisConnection>& conn, size_t n);
+  void start_write(const std::shared_ptr<RedisConnection>& conn);
+  void deliver(OpPtr op, Reply reply);
+  // Drops the connection: written ops fail with Connection; when `fail_queued`, so do queued ones
+  // (a refused connect or handshake: waiting longer would not help them).
+  void fail_connection(const std::shared_ptr<RedisConnection>& conn, const std::string& why, bool fail_queued);
+  void schedule_reconnect();
+  void arm_deadline_timer(SteadyClock::time_point when);
+  void on_deadline_timer();
+  void shutdown();
+  void settle(OpPtr op, Result<Reply> result);
+  void recycle(OpPtr op);
+  static void invoke(Callback<Reply>& done, Result<Reply> result);
+  bool on_io_thread() const;
+
+  const RedisUrl url_;
+  const ClientOptions options_;
+
+  asio::io_context io_;  // first member: destroyed last, after everything that refers to it
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
+  std::optional<asio::ssl::context> tls_ctx_;
+  asio::steady_timer deadline_timer_;
+  asio::steady_timer reconnect_timer_;
+  asio::steady_timer connect_timer_;
+
+  // I/O thread state.
+  State state_ = State::Disconnected;
+  std::shared_ptr<RedisConnection> conn_;
+  std::deque<OpPtr> inflight_;       // written, awaiting a reply, in send order
+  std::deque<OpPtr> batch_;          // scratch for flush(), reused
+  std::vector<OpPtr> io_free_;       // recycled ops, handed back to free_ops_ in bulk
+  bool deadline_armed_ = false;
+  SteadyClock::time_point deadline_at_;
+  int reconnect_attempt_ = 0;
+  bool ever_connected_ = false;
+  std::string last_error_;           // guarded by mu_ (read by callers for Timeout messages)
+  uint64_t rng_state_;
+
+  // Shared with callers.
+  mutable std::mutex mu_;
+  std::deque<OpPtr> queued_;         // submitted, not yet written
+  std::vector<OpPtr> free_ops_;
+  bool flush_pending_ = false;       // a flush is posted or guaranteed to follow (write/connect)
+  bool shut_down_ = false;           // set under mu_ by shutdown(): submit() then rejects
+  SteadyClock::time_point earliest_new_deadline_ = SteadyClock::time_point::max();
+  SteadyClock::time_point timer_at_ = SteadyClock::time_point::max();  // copy of deadline_at_ for submit()
+
+  std::atomic<bool> closing_{false};
+  std::atomic<bool> connected_{false};
+  std::atomic<int64_t> latency_us_{0};
+  std::atomic<uint64_t> ops_{0}, errors_{0}, timeouts_{0}, reconnects_{0}, in_flight_{0}, writes_{0};
+
+  std::mutex close_mu_;
+  std::thread thread_;
+};
+
+}  // namespace redkeeper

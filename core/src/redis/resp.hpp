@@ -1,0 +1,33 @@
+// RESP on the wire through hiredis: a streaming reply reader (redisReader) and the command
+// formatter (redisFormatCommandArgv). The only files that include hiredis.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "redis/reply.hpp"
+
+struct redisReader;
+
+namespace redkeeper {
+
+// Incremental parser: feed() whatever bytes arrived, then next() until it returns nullopt.
+// A malformed stream throws Error(Protocol); the reader is unusable afterwards (reset the connection).
+class RespReader {
+ public:
+  RespReader();
+  void feed(const char* data, size_t len);
+  std::optional<Reply> next();
+
+ private:
+  struct Free { void operator()(redisReader* r) const; };
+  std::unique_ptr<redisReader, Free> reader_;
+};
+
+// Appends the RESP encoding of one command (argv) to `out`. Args are arbitrary bytes.
+void append_command(std::string& out, const std::string_view* args, size_t count);
+
+}  // namespace redkeeper
