@@ -60,7 +60,81 @@ Napi::Value result_array(Napi::Env env, const redkeeper::LimitResult& r) {
   return a;
 }
 
+// What the fast hit function holds: it owns its share of the limiter, whatever the GC does.
+struct FastHitData {
+  std::shared_ptr<ClientState> state;
+  std::shared_ptr<redkeeper::Limiter> limiter;
+  double* slots = nullptr;
+};
+
+// Raw Node-API callback, without node-addon-api's CallbackInfo and ObjectWrap unwrap: this is the
+// per-request path of every Express app on memory://. Anything unusual (non-string key, error,
+// closed client, Redis backend) answers null and the JS layer retries through the general path,
+// which reports errors properly; a failed validation consumed nothing, so the retry is harmless.
+napi_value fast_hit_callback(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  void* raw = nullptr;
+  napi_value fallback = nullptr;
+  if (napi_get_cb_info(env, info, &argc, argv, nullptr, &raw) != napi_ok || argc < 2) {
+    napi_get_null(env, &fallback);
+    return fallback;
+  }
+  auto* data = static_cast<FastHitData*>(raw);
+  char buf[1100];
+  size_t len = 0;
+  int64_t cost = 0;
+  redkeeper::LimitResult result;
+  bool answered = false;
+  if (!data->state->closed &&
+      napi_get_value_string_utf8(env, argv[0], buf, sizeof(buf), &len) == napi_ok &&
+      napi_get_value_int64(env, argv[1], &cost) == napi_ok) {
+    try {
+      answered = data->limiter->hit_inline(std::string_view(buf, len), cost, result);
+    } catch (...) {
+      answered = false;
+    }
+  }
+  if (!answered) {
+    napi_get_null(env, &fallback);
+    return fallback;
+  }
+  double* s = data->slots;
+  s[kAllowed] = result.allowed ? 1 : 0;
+  s[kLimit] = static_cast<double>(result.limit);
+  s[kRemaining] = static_cast<double>(result.remaining);
+  s[kResetAfterMs] = static_cast<double>(result.reset_after_ms);
+  s[kRetryAfterMs] = static_cast<double>(result.retry_after_ms);
+  s[kDegraded] = result.degraded ? 1 : 0;
+  return nullptr;
+}
+
 }  // namespace
+
+Napi::Value NativeLimiter::fast_hit(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    checked();
+    auto data = std::make_unique<FastHitData>();
+    data->state = state_;
+    data->limiter = limiter_;
+    data->slots = addon_data(env).result_slots;
+    napi_value fn = nullptr;
+    NAPI_THROW_IF_FAILED(env, napi_create_function(env, "fastHit", NAPI_AUTO_LENGTH, fast_hit_callback,
+                                                   data.get(), &fn),
+                         Napi::Value());
+    // The function owns `data` from here on: Node deletes it when the function is collected.
+    NAPI_THROW_IF_FAILED(env, napi_add_finalizer(env, fn, data.get(),
+                                                 [](napi_env, void* p, void*) {
+                                                   std::unique_ptr<FastHitData> owned(
+                                                       static_cast<FastHitData*>(p));
+                                                 },
+                                                 nullptr, nullptr),
+                         Napi::Value());
+    data.release();
+    return Napi::Value(env, fn);
+  });
+}
 
 Napi::Function NativeLimiter::define(Napi::Env env) {
   return DefineClass(env, "NativeLimiter",
@@ -70,7 +144,8 @@ Napi::Function NativeLimiter::define(Napi::Env env) {
                       InstanceMethod<&NativeLimiter::refund>("refund"),
                       InstanceMethod<&NativeLimiter::block>("block"),
                       InstanceMethod<&NativeLimiter::headers>("headers"),
-                      InstanceMethod<&NativeLimiter::config>("config")});
+                      InstanceMethod<&NativeLimiter::config>("config"),
+                      InstanceMethod<&NativeLimiter::fast_hit>("fastHit")});
 }
 
 NativeLimiter::NativeLimiter(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeLimiter>(info) {}

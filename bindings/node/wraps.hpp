@@ -75,6 +75,9 @@ class NativeLimiter : public Napi::ObjectWrap<NativeLimiter> {
   Napi::Value reset(const Napi::CallbackInfo& info);
   Napi::Value headers(const Napi::CallbackInfo& info);
   Napi::Value config(const Napi::CallbackInfo& info);
+  // A plain function bound to this limiter: fastHit(key: string, cost) -> undefined when answered
+  // inline (result in the shared slots), null when the caller must take the general hit() path.
+  Napi::Value fast_hit(const Napi::CallbackInfo& info);
 
   template <class Start>
   Napi::Value run_limit_op(Napi::Env env, Start&& start);

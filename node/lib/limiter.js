@@ -82,6 +82,7 @@ class Limiter {
     this._Result = class extends LimitResult {};
     Object.defineProperty(this._Result.prototype, kNative, { value: nativeLimiter });
     this._fromArray = fromArray.bind(null, this._Result);
+    this._fastHit = nativeLimiter.fastHit();
   }
 
   _run(method, key, arg) {
@@ -98,6 +99,9 @@ class Limiter {
   }
 
   hit(key, options) {
+    if (typeof key === 'string' && options === undefined && this._fastHit(key, 1) === undefined) {
+      return Promise.resolve(fromSlots(this._Result));
+    }
     const cost = readCount(options, 'cost', 1);
     if (typeof cost !== 'number') return Promise.reject(cost);
     if (typeof key === 'string') {
@@ -169,7 +173,7 @@ function limiterConfig(name, options) {
     if (o.window !== undefined && o.windowMs !== undefined) {
       throw invalidArgument('window', 'give either window or windowMs, not both');
     }
-    if (o.windowMs !== undefined) windowMs = opts.integer(o.windowMs, 'windowMs');
+    if (o.windowMs !== undefined) windowMs = opts.positiveInteger(o.windowMs, 'windowMs');
     else if (o.window !== undefined) windowMs = opts.durationMs(o.window, 'window');
     else throw invalidArgument('window', 'is required (or give windowMs or rate)');
   }

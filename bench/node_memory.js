@@ -1,0 +1,74 @@
+// Benchmark: redkeeper limiter.hit() on memory:// against rate-limiter-flexible's
+// RateLimiterMemory.consume(), same limit and window, same process. Prints ops/s and the ratio.
+// Usage: node bench/node_memory.js [--ops N] [--batch B]
+'use strict';
+
+const { connect } = require('..');
+const { RateLimiterMemory } = require('rate-limiter-flexible');
+
+function arg(name, fallback) {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
+}
+
+const OPS = arg('ops', 1_000_000);
+const BATCH = arg('batch', 100);
+const KEYS = 1000;
+// High enough that every call is admitted: both libraries do their full accounting work.
+const LIMIT = 1_000_000_000;
+const WINDOW_S = 60;
+
+const keys = Array.from({ length: KEYS }, (_, i) => `10.0.${i >> 8}.${i & 255}`);
+
+async function sequential(op) {
+  for (let i = 0; i < OPS; i++) await op(keys[i % KEYS]);
+}
+
+async function batched(op) {
+  const batch = new Array(BATCH);
+  for (let i = 0; i < OPS; i += BATCH) {
+    for (let j = 0; j < BATCH; j++) batch[j] = op(keys[(i + j) % KEYS]);
+    await Promise.all(batch);
+  }
+}
+
+async function measure(mode, op) {
+  await mode(op); // warm-up pass: JIT, key creation
+  const start = process.hrtime.bigint();
+  await mode(op);
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  return OPS / seconds;
+}
+
+async function main() {
+  const rk = connect('memory://');
+  const results = [];
+  for (const algorithm of ['fixed_window', 'sliding_window']) {
+    const limiter = rk.limiter(`bench_${algorithm}`, { limit: LIMIT, window: WINDOW_S, algorithm });
+    // RateLimiterMemory is a fixed window counter; it is the peer for both.
+    const peer = new RateLimiterMemory({ points: LIMIT, duration: WINDOW_S });
+    const ours = (key) => limiter.hit(key);
+    const theirs = (key) => peer.consume(key);
+    for (const [modeName, mode] of [['sequential await', sequential], [`batches of ${BATCH}`, batched]]) {
+      const a = await measure(mode, ours);
+      const b = await measure(mode, theirs);
+      results.push({ algorithm, mode: modeName, redkeeper: a, peer: b, ratio: a / b });
+    }
+  }
+  await rk.close();
+  console.log(`node ${process.version}, ${OPS} ops per measurement, ${KEYS} keys`);
+  console.log('algorithm        mode                 redkeeper ops/s   rate-limiter-flexible ops/s   ratio');
+  for (const r of results) {
+    console.log(
+      `${r.algorithm.padEnd(16)} ${r.mode.padEnd(20)} ${Math.round(r.redkeeper).toLocaleString('en-US').padStart(15)}   ` +
+        `${Math.round(r.peer).toLocaleString('en-US').padStart(27)}   ${r.ratio.toFixed(2)}x`,
+    );
+  }
+  const worst = Math.min(...results.map((r) => r.ratio));
+  console.log(`worst ratio: ${worst.toFixed(2)}x (target >= 2x)`);
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

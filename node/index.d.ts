@@ -1,0 +1,175 @@
+// Types for the redkeeper Node package (CommonJS entry node/index.js, ESM entry node/index.mjs).
+
+export type ErrorCode =
+  | 'ERR_RK_INVALID_ARGUMENT'
+  | 'ERR_RK_CONNECTION'
+  | 'ERR_RK_TIMEOUT'
+  | 'ERR_RK_QUEUE_FULL'
+  | 'ERR_RK_PROTOCOL'
+  | 'ERR_RK_SCRIPT'
+  | 'ERR_RK_CLOSED'
+  | 'ERR_RK_INTERNAL';
+
+export declare const ErrorCodes: Readonly<{
+  INVALID_ARGUMENT: 'ERR_RK_INVALID_ARGUMENT';
+  CONNECTION: 'ERR_RK_CONNECTION';
+  TIMEOUT: 'ERR_RK_TIMEOUT';
+  QUEUE_FULL: 'ERR_RK_QUEUE_FULL';
+  PROTOCOL: 'ERR_RK_PROTOCOL';
+  SCRIPT: 'ERR_RK_SCRIPT';
+  CLOSED: 'ERR_RK_CLOSED';
+  INTERNAL: 'ERR_RK_INTERNAL';
+}>;
+
+/** Every error redkeeper raises or rejects with. `code` is stable; messages name the parameter. */
+export declare class RedkeeperError extends Error {
+  constructor(code: ErrorCode, message: string);
+  readonly code: ErrorCode;
+}
+
+/** A clock tests move by hand; pass it as `connect('memory://', { clock })`. */
+export declare class ManualClock {
+  constructor(startMs?: number);
+  advance(ms: number): this;
+  set(ms: number): this;
+  readonly nowMs: number;
+}
+
+export interface TlsOptions {
+  /** CA bundle: a file path, PEM text or a Buffer. */
+  ca?: string | Uint8Array;
+  cert?: string | Uint8Array;
+  key?: string | Uint8Array;
+  servername?: string;
+  /** Certificate verification; on unless set to false. */
+  rejectUnauthorized?: boolean;
+}
+
+export interface ConnectOptions {
+  /** Key prefix shared with the Python package (default 'rk'). */
+  prefix?: string;
+  clock?: ManualClock;
+  commandTimeoutMs?: number;
+  connectTimeoutMs?: number;
+  tls?: TlsOptions;
+  /** Ops queued while disconnected before they fail with ERR_RK_QUEUE_FULL. */
+  maxPending?: number;
+}
+
+export type Algorithm = 'fixed_window' | 'sliding_window' | 'sliding_log' | 'token_bucket' | 'gcra';
+
+/** Seconds as a number (900, 1.5) or a duration string ('900', '15m', '1h', '500ms'). */
+export type Duration = number | string;
+
+export interface LimiterOptions {
+  limit?: number;
+  window?: Duration;
+  /** The window in milliseconds, as express-rate-limit spells it. */
+  windowMs?: number;
+  /** Instead of limit + window: '10/minute', '5/15minutes', '100 per 15 minutes'. */
+  rate?: string;
+  algorithm?: Algorithm;
+  /** After a rejected hit, reject the key for this long. */
+  blockDuration?: Duration;
+  blockDurationMs?: number;
+  /** When the store cannot answer: 'open' allows (degraded: true, the default), 'raise' rejects. */
+  onError?: 'open' | 'raise';
+}
+
+export type HeaderStandard = 'draft-6' | 'draft-7' | 'draft-8' | 'none';
+
+export interface HeaderOptions {
+  /** IETF RateLimit headers draft (default 'draft-7'); 'none' or false for none. */
+  standard?: HeaderStandard | false;
+  /** Also X-RateLimit-Limit / -Remaining / -Reset. */
+  legacy?: boolean;
+  /** The instant for X-RateLimit-Reset (epoch ms); defaults to the client's clock. */
+  nowMs?: number;
+}
+
+export interface LimitResultFields {
+  allowed: boolean;
+  limit: number;
+  /** Units left after this hit (unchanged when rejected). */
+  remaining: number;
+  /** Until the limiter is back to its full allowance. */
+  resetAfterMs: number;
+  /** 0 when allowed; else until a hit of the same cost can succeed. */
+  retryAfterMs: number;
+  /** True when the fail-open policy answered instead of the store. */
+  degraded: boolean;
+}
+
+export declare class LimitResult implements LimitResultFields {
+  readonly allowed: boolean;
+  readonly limit: number;
+  readonly remaining: number;
+  readonly resetAfterMs: number;
+  readonly retryAfterMs: number;
+  readonly degraded: boolean;
+  /** Header name -> value (Retry-After included when rejected). */
+  headers(options?: HeaderOptions): Record<string, string>;
+}
+
+export declare class Limiter {
+  readonly client: Client;
+  readonly name: string;
+  readonly algorithm: Algorithm;
+  readonly limit: number;
+  readonly windowMs: number;
+  readonly blockDurationMs: number;
+  readonly onError: 'open' | 'raise';
+  /** Consumes `cost` units (default 1) when available; a rejected hit consumes nothing. */
+  hit(key: string | Uint8Array, options?: { cost?: number } | number): Promise<LimitResult>;
+  /** The state a hit of cost 1 would see, consuming nothing. */
+  peek(key: string | Uint8Array): Promise<LimitResult>;
+  /** Forgets the key's state and any block on it. */
+  reset(key: string | Uint8Array): Promise<void>;
+  /** Gives back up to `amount` (default 1) units consumed earlier. */
+  refund(key: string | Uint8Array, amount?: number): Promise<LimitResult>;
+  /** Rejects every hit on the key for `duration`. */
+  block(key: string | Uint8Array, duration: Duration): Promise<LimitResult>;
+}
+
+export interface Health {
+  backend: 'memory' | 'redis';
+  connected: boolean;
+  latencyMs: number;
+}
+
+export interface Stats {
+  ops: number;
+  errors: number;
+  timeouts: number;
+  reconnects: number;
+  inFlight: number;
+  keys: number;
+}
+
+export declare class Client {
+  /** The URL with any password masked. */
+  readonly url: string;
+  readonly closed: boolean;
+  /** Throws RedkeeperError (ERR_RK_INVALID_ARGUMENT) on bad options. */
+  limiter(name: string, options: LimiterOptions): Limiter;
+  /** Round-trip latency in milliseconds. */
+  ping(): Promise<number>;
+  health(): Promise<Health>;
+  stats(): Promise<Stats>;
+  /** Settles every op in flight (ERR_RK_CLOSED) and stops background work. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** 'memory://', 'redis://[user:pass@]host:port/db', 'rediss://…', 'unix:///path.sock?db=N'. */
+export declare function connect(url?: string, options?: ConnectOptions): Client;
+
+/** Milliseconds in a duration string ('15m' -> 900000). */
+export declare function parseDuration(text: string): number;
+/** '100 per 15 minutes' -> { limit: 100, windowMs: 900000 }. */
+export declare function parseRate(text: string): { limit: number; windowMs: number };
+/** Headers for a result that no limiter object is at hand for (e.g. a stored one). */
+export declare function renderHeaders(
+  result: LimitResultFields,
+  policy: { name: string; limit: number; windowMs: number },
+  options?: HeaderOptions,
+): Record<string, string>;
