@@ -60,6 +60,9 @@ int64_t parse_amount(std::string_view raw, std::string_view param, bool unit_req
   int64_t frac_scale = 1;
   if (i < text.size() && text[i] == '.') {
     ++i;
+    if (i == text.size() || !std::isdigit(static_cast<unsigned char>(text[i]))) {
+      throw invalid_argument(std::string(param), "expected digits after '.' in " + quoted(text));
+    }
     while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) {
       if (frac_scale >= 1'000'000'000) {
         throw invalid_argument(std::string(param), "too many decimal places in " + quoted(text));

@@ -50,7 +50,8 @@ void MemoryView::expire_at(const std::string& key, MemoryEntry& entry, int64_t e
   // found when the old record comes due, so keys whose TTL slides forward (buckets, windows) do
   // not push a record (and allocate a key copy) on every op.
   if (entry.indexed_at_ms == 0 || expire_at_ms < entry.indexed_at_ms) {
-    shard_->index.push({expire_at_ms, key});
+    shard_->index.push_back({expire_at_ms, key});
+    std::push_heap(shard_->index.begin(), shard_->index.end());
     entry.indexed_at_ms = expire_at_ms;
   }
 }
@@ -79,14 +80,14 @@ std::pair<size_t, bool> MemoryStore::sweep_shard(Shard& shard, int64_t now_ms, s
   std::lock_guard<std::mutex> lock(shard.mu);
   size_t removed = 0;
   size_t examined = 0;
-  while (!shard.index.empty() && shard.index.top().expire_at_ms <= now_ms) {
+  auto& index = shard.index;
+  while (!index.empty() && index.front().expire_at_ms <= now_ms) {
     if (examined == max_records) return {removed, true};
     ++examined;
-    // priority_queue::top is const; moving the key out is safe because we pop right after.
-    auto& top = const_cast<MemoryShard::IndexRecord&>(shard.index.top());
-    const int64_t filed_at = top.expire_at_ms;
-    std::string key = std::move(top.key);
-    shard.index.pop();
+    std::pop_heap(index.begin(), index.end());
+    const int64_t filed_at = index.back().expire_at_ms;
+    std::string key = std::move(index.back().key);
+    index.pop_back();
     auto it = shard.map.find(key);
     if (it == shard.map.end() || it->second.indexed_at_ms != filed_at) continue;  // stale record
     MemoryEntry& entry = it->second;
@@ -97,8 +98,14 @@ std::pair<size_t, bool> MemoryStore::sweep_shard(Shard& shard, int64_t now_ms, s
       entry.indexed_at_ms = 0;
     } else {
       entry.indexed_at_ms = entry.expire_at_ms;
-      shard.index.push({entry.expire_at_ms, std::move(key)});
+      index.push_back({entry.expire_at_ms, std::move(key)});
+      std::push_heap(index.begin(), index.end());
     }
+  }
+  // Give memory back once a wave of expiries has passed, so a spike does not stay resident.
+  if (index.capacity() > 4096 && index.size() < index.capacity() / 4) index.shrink_to_fit();
+  if (shard.map.bucket_count() > 4096 && shard.map.size() < shard.map.bucket_count() / 8) {
+    shard.map.rehash(0);
   }
   return {removed, false};
 }
@@ -157,6 +164,7 @@ void MemoryStore::close() {
     std::lock_guard<std::mutex> lock(shard->mu);
     shard->map.clear();
     shard->index = {};
+    shard->map.rehash(0);
   }
 }
 

@@ -7,7 +7,6 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
-#include <queue>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -37,13 +36,16 @@ struct MemoryShard {
   struct IndexRecord {
     int64_t expire_at_ms;
     std::string key;
-    bool operator>(const IndexRecord& other) const { return expire_at_ms > other.expire_at_ms; }
+    // Heap order for std::push_heap/pop_heap: the earliest expiry on top.
+    bool operator<(const IndexRecord& other) const { return expire_at_ms > other.expire_at_ms; }
   };
   mutable std::mutex mu;
   std::unordered_map<std::string, MemoryEntry> map;
   // Min-heap of (expiry, key). Records may be stale: the entry's indexed_at_ms says which record
   // is current, and the sweep re-files entries whose expiry moved later.
-  std::priority_queue<IndexRecord, std::vector<IndexRecord>, std::greater<IndexRecord>> index;
+  // A plain vector kept as a heap (not std::priority_queue) so its capacity can be given back
+  // after a large expiry wave.
+  std::vector<IndexRecord> index;
   uint64_t ops = 0;
 };
 
