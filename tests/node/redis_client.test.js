@@ -1,0 +1,94 @@
+// The Redis path of the binding: completions arrive from the core's I/O thread through the batched
+// bridge; every op settles (also on close and while Redis is down); idle clients do not hold the
+// process open. Uses a private redis-server from helpers/redisServer.js.
+'use strict';
+
+const { execFile } = require('child_process');
+const path = require('path');
+const { connect } = require('../..');
+const { startRedis, freePort } = require('./helpers/redisServer');
+
+let server;
+beforeAll(async () => {
+  server = await startRedis();
+});
+afterAll(async () => {
+  if (server) await server.stop();
+});
+
+test('ping and health over redis://', async () => {
+  const rk = connect(server.url);
+  try {
+    expect(await rk.ping()).toEqual(expect.any(Number));
+    expect(await rk.health()).toMatchObject({ backend: 'redis', connected: true });
+  } finally {
+    await rk.close();
+  }
+});
+
+test('thousands of concurrent ops all settle', async () => {
+  const rk = connect(server.url);
+  try {
+    const latencies = await Promise.all(Array.from({ length: 5000 }, () => rk.ping()));
+    expect(latencies).toHaveLength(5000);
+    for (const ms of latencies) expect(ms).toBeGreaterThanOrEqual(0);
+  } finally {
+    await rk.close();
+  }
+});
+
+test('close() settles what is in flight, later ops reject with ERR_RK_CLOSED', async () => {
+  const rk = connect(server.url);
+  await rk.ping();
+  const inFlight = Array.from({ length: 200 }, () => rk.ping());
+  await rk.close();
+  const settled = await Promise.allSettled(inFlight);
+  for (const s of settled) {
+    if (s.status === 'rejected') expect(s.reason.code).toBe('ERR_RK_CLOSED');
+  }
+  await expect(rk.ping()).rejects.toMatchObject({ code: 'ERR_RK_CLOSED' });
+});
+
+test('ops against an unreachable server reject with a typed error instead of hanging', async () => {
+  const port = await freePort();
+  const rk = connect(`redis://127.0.0.1:${port}/0`, { connectTimeoutMs: 200, commandTimeoutMs: 300 });
+  try {
+    const started = Date.now();
+    const err = await rk.ping().then(
+      () => null,
+      (e) => e,
+    );
+    expect(err).not.toBeNull();
+    expect(['ERR_RK_CONNECTION', 'ERR_RK_TIMEOUT']).toContain(err.code);
+    expect(Date.now() - started).toBeLessThan(5000);
+  } finally {
+    await rk.close();
+  }
+});
+
+function runNode(script) {
+  return new Promise((resolve) => {
+    const started = Date.now();
+    execFile(
+      process.execPath,
+      ['-e', script],
+      { cwd: path.resolve(__dirname, '..', '..'), timeout: 15000 },
+      (error, stdout, stderr) => resolve({ error, stdout, stderr, ms: Date.now() - started }),
+    );
+  });
+}
+
+test('a process whose client is idle exits on its own, closed or not', async () => {
+  for (const close of [true, false]) {
+    const script = `
+      const rk = require('redkeeper').connect(${JSON.stringify(server.url)});
+      rk.ping().then(async (ms) => {
+        ${close ? 'await rk.close();' : ''}
+        console.log('pinged');
+      });`;
+    const { error, stdout, stderr, ms } = await runNode(script);
+    expect({ error: error && String(error), stderr }).toEqual({ error: null, stderr: '' });
+    expect(stdout.trim()).toBe('pinged');
+    expect(ms).toBeLessThan(10000);
+  }
+});
