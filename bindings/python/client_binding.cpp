@@ -1,0 +1,190 @@
+// Native Client and ManualClock classes (pybind11: nothing here is on the per-op hot path). The
+// Python package (python/redkeeper) adds the asyncio and context-manager layer.
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "bridge.hpp"
+#include "client_binding.hpp"
+#include "convert.hpp"
+#include "errors.hpp"
+#include "limiter.hpp"
+#include "redkeeper/client.hpp"
+#include "redkeeper/clock.hpp"
+#include "result.hpp"
+
+namespace redkeeper::python {
+namespace {
+
+constexpr int64_t kDefaultLimit = 5;
+constexpr int64_t kDefaultWindowMs = 15 * 60 * 1000;
+
+[[noreturn]] void throw_closed() { throw Error(ErrorCode::Closed, "client: the client is closed"); }
+
+FailurePolicy parse_on_error(py::handle value) {
+  const std::string text = to_string(value, "on_error");
+  if (text == "open") return FailurePolicy::Open;
+  if (text == "raise") return FailurePolicy::Raise;
+  throw invalid_argument("on_error", "must be 'open' or 'raise', not '" + text.substr(0, 32) + "'");
+}
+
+class NativeClient {
+ public:
+  NativeClient(py::handle url, py::handle prefix, py::handle clock, py::handle command_timeout,
+               py::handle connect_timeout, py::handle tls_ca_file, py::handle tls_cert_file,
+               py::handle tls_key_file, py::handle tls_server_name, py::handle tls_verify,
+               py::handle max_pending) {
+    const std::string url_text = to_string(url, "url");
+    ClientOptions options;
+    options.prefix = to_string(prefix, "prefix");
+    if (!clock.is_none()) {
+      if (!py::isinstance<ManualClock>(clock)) {
+        throw invalid_argument("clock", std::string("must be a redkeeper.ManualClock or None, not ") +
+                                            Py_TYPE(clock.ptr())->tp_name);
+      }
+      clock_ = clock.cast<std::shared_ptr<ManualClock>>();
+      options.clock = clock_;
+    }
+    options.command_timeout_ms = seconds_to_timeout_ms(command_timeout, "command_timeout");
+    options.connect_timeout_ms = seconds_to_timeout_ms(connect_timeout, "connect_timeout");
+    options.tls.ca_file = to_optional_string(tls_ca_file, "tls_ca_file");
+    options.tls.cert_file = to_optional_string(tls_cert_file, "tls_cert_file");
+    options.tls.key_file = to_optional_string(tls_key_file, "tls_key_file");
+    options.tls.server_name = to_optional_string(tls_server_name, "tls_server_name");
+    options.tls.verify = to_bool(tls_verify, "tls_verify");
+    const int64_t pending = to_int(max_pending, "max_pending");
+    if (pending < 1) throw invalid_argument("max_pending", "must be >= 1");
+    options.max_pending = static_cast<size_t>(pending);
+    client_ = Client::open(url_text, std::move(options));
+  }
+
+  py::object limiter(py::handle name, py::handle limit, py::handle window,
+                        py::handle algorithm, py::handle block_duration, py::handle on_error,
+                        py::handle rate) {
+    LimiterConfig config;
+    config.name = to_string(name, "name");
+    if (!rate.is_none()) {
+      if (!limit.is_none() || !window.is_none()) {
+        throw invalid_argument("rate", "give either rate or limit/window, not both");
+      }
+      const Rate parsed = parse_rate(to_string(rate, "rate"));
+      config.limit = parsed.limit;
+      config.window_ms = parsed.window_ms;
+    } else {
+      config.limit = limit.is_none() ? kDefaultLimit : to_int(limit, "limit");
+      config.window_ms = window.is_none() ? kDefaultWindowMs : to_duration_ms(window, "window");
+    }
+    config.algorithm = parse_algorithm(to_string(algorithm, "algorithm"));
+    // 0 reads naturally as "no block", like None.
+    const bool no_block = block_duration.is_none() ||
+                          (PyLong_CheckExact(block_duration.ptr()) && to_int(block_duration, "block_duration") == 0);
+    config.block_duration_ms = no_block ? 0 : to_duration_ms(block_duration, "block_duration");
+    config.on_error = parse_on_error(on_error);
+    if (client_->closed()) throw_closed();
+    auto core_limiter = client_->limiter(config);
+    auto policy = std::make_shared<Policy>();
+    policy->config = core_limiter->config();
+    policy->clock = clock_;
+    return wrap_limiter(NativeLimiter(client_, std::move(core_limiter), std::move(policy)));
+  }
+
+  bool completes_inline() const { return client_->completes_inline(); }
+
+  double ping() {
+    if (client_->closed()) throw_closed();
+    return value_or_throw(run_sync<double>(
+        client_->completes_inline(), [&](Callback<double> done) { client_->ping(std::move(done)); }));
+  }
+
+  void ping_async(LoopBridge& bridge, py::object future) {
+    if (client_->closed()) throw_closed();
+    auto done = bridge.expect<double>(std::move(future), nullptr);
+    try {
+      client_->ping(std::move(done));
+    } catch (...) {
+      bridge.forget_last();
+      throw;
+    }
+  }
+
+  py::dict health() const {
+    const Health h = client_->health();
+    py::dict out;
+    out["backend"] = h.backend;
+    out["connected"] = h.connected;
+    out["latency_ms"] = h.latency_ms;
+    return out;
+  }
+
+  py::dict stats() const {
+    const Stats s = client_->stats();
+    py::dict out;
+    out["ops"] = s.ops;
+    out["errors"] = s.errors;
+    out["timeouts"] = s.timeouts;
+    out["reconnects"] = s.reconnects;
+    out["in_flight"] = s.in_flight;
+    out["keys"] = s.keys;
+    return out;
+  }
+
+  void close() {
+    // close() may join the core's threads; their callbacks never need the GIL, so let go of it.
+    py::gil_scoped_release nogil;
+    client_->close();
+  }
+
+  bool closed() const { return client_->closed(); }
+
+ private:
+  std::shared_ptr<Client> client_;
+  std::shared_ptr<ManualClock> clock_;
+};
+
+}  // namespace
+
+void register_client(py::module_& m) {
+  py::class_<ManualClock, std::shared_ptr<ManualClock>>(
+      m, "ManualClock", "A clock that only moves when told to; inject it with clock=... in tests.")
+      .def(py::init([](py::handle start_ms) {
+             return std::make_shared<ManualClock>(to_int(start_ms, "start_ms"));
+           }),
+           py::arg("start_ms") = 1'700'000'000'000LL)
+      .def(
+          "advance",
+          [](ManualClock& clock, py::handle ms) {
+            const int64_t delta = to_int(ms, "ms");
+            if (delta < 0) throw invalid_argument("ms", "must be >= 0 (time does not run backwards)");
+            clock.advance(delta);
+          },
+          py::arg("ms"), "Moves the clock forward by `ms` milliseconds.")
+      .def(
+          "set", [](ManualClock& clock, py::handle ms) { clock.set(to_int(ms, "ms")); },
+          py::arg("ms"), "Sets the clock to `ms` milliseconds since the epoch.")
+      .def_property_readonly("now_ms", &ManualClock::now_ms)
+      .def("__repr__", [](const ManualClock& clock) {
+        return "ManualClock(now_ms=" + std::to_string(clock.now_ms()) + ")";
+      });
+
+  py::class_<NativeClient>(m, "NativeClient", "The core client (internal; use redkeeper.Client).")
+      .def(py::init<py::handle, py::handle, py::handle, py::handle, py::handle, py::handle,
+                    py::handle, py::handle, py::handle, py::handle, py::handle>(),
+           py::arg("url"), py::arg("prefix"), py::arg("clock"), py::arg("command_timeout"),
+           py::arg("connect_timeout"), py::arg("tls_ca_file"), py::arg("tls_cert_file"),
+           py::arg("tls_key_file"), py::arg("tls_server_name"), py::arg("tls_verify"),
+           py::arg("max_pending"))
+      .def("limiter", &NativeClient::limiter, py::arg("name"), py::arg("limit"), py::arg("window"),
+           py::arg("algorithm"), py::arg("block_duration"), py::arg("on_error"), py::arg("rate"))
+      .def_property_readonly("completes_inline", &NativeClient::completes_inline)
+      .def("ping", &NativeClient::ping)
+      .def("_ping_async", &NativeClient::ping_async)
+      .def("health", &NativeClient::health)
+      .def("stats", &NativeClient::stats)
+      .def("close", &NativeClient::close)
+      .def_property_readonly("closed", &NativeClient::closed);
+}
+
+}  // namespace redkeeper::python

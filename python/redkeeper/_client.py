@@ -1,0 +1,325 @@
+"""The public clients: AsyncClient (asyncio) and its sync twin Client, and the asyncio limiter."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Dict, Optional, Type, Union
+
+from . import _native
+from ._bridge import bridge_for
+from ._native import Limiter, ManualClock, RateLimitResult
+
+Duration = Union[int, float, str, datetime.timedelta]
+"""Seconds as a number, a string such as "900", "15m", "1h", or a datetime.timedelta."""
+
+
+@dataclass(frozen=True)
+class Health:
+    backend: str
+    connected: bool
+    latency_ms: float
+
+
+def _open(
+    url: str,
+    prefix: str,
+    clock: Optional[ManualClock],
+    command_timeout: float,
+    connect_timeout: float,
+    tls_ca_file: Optional[str],
+    tls_cert_file: Optional[str],
+    tls_key_file: Optional[str],
+    tls_server_name: Optional[str],
+    tls_verify: bool,
+    max_pending: int,
+) -> _native.NativeClient:
+    return _native.NativeClient(
+        url,
+        prefix,
+        clock,
+        command_timeout,
+        connect_timeout,
+        tls_ca_file,
+        tls_cert_file,
+        tls_key_file,
+        tls_server_name,
+        tls_verify,
+        max_pending,
+    )
+
+
+def _health(native: _native.NativeClient) -> Health:
+    h = native.health()
+    return Health(backend=h["backend"], connected=h["connected"], latency_ms=h["latency_ms"])
+
+
+class AsyncLimiter:
+    """A rate limiter whose ops are awaited. Create it with AsyncClient.limiter().
+
+    On memory:// every op completes inside the call: the coroutine returns at once, with no thread
+    hop and no Future. On Redis the op completes on the I/O thread and settles a Future on the loop.
+    """
+
+    __slots__ = ("_limiter", "_hit", "_peek", "_reset", "_refund", "_block")
+
+    def __init__(self, limiter: Limiter) -> None:
+        self._limiter = limiter
+        # Bound native methods, looked up once: the inline hit() is then one slot read + one call.
+        self._hit = limiter.hit
+        self._peek = limiter.peek
+        self._reset = limiter.reset
+        self._refund = limiter.refund
+        self._block = limiter.block
+
+    async def hit(self, key: Union[str, bytes], cost: int = 1) -> RateLimitResult:
+        """Consumes `cost` units for `key` when available; a rejected hit consumes nothing."""
+        return self._hit(key, cost)
+
+    async def peek(self, key: Union[str, bytes]) -> RateLimitResult:
+        """The state a hit of cost 1 would see, consuming nothing."""
+        return self._peek(key)
+
+    async def reset(self, key: Union[str, bytes]) -> None:
+        """Forgets the key's state and any block on it."""
+        self._reset(key)
+
+    async def refund(self, key: Union[str, bytes], n: int) -> RateLimitResult:
+        """Gives back up to `n` units consumed earlier."""
+        return self._refund(key, n)
+
+    async def block(self, key: Union[str, bytes], seconds: Duration) -> RateLimitResult:
+        """Rejects every hit on `key` for `seconds`."""
+        return self._block(key, seconds)
+
+    @property
+    def name(self) -> str:
+        return self._limiter.name
+
+    @property
+    def algorithm(self) -> str:
+        return self._limiter.algorithm
+
+    @property
+    def limit(self) -> int:
+        return self._limiter.limit
+
+    @property
+    def window(self) -> float:
+        return self._limiter.window
+
+    @property
+    def window_ms(self) -> int:
+        return self._limiter.window_ms
+
+    @property
+    def block_duration_ms(self) -> int:
+        return self._limiter.block_duration_ms
+
+    @property
+    def on_error(self) -> str:
+        return self._limiter.on_error
+
+    def __repr__(self) -> str:
+        return "Async" + repr(self._limiter)
+
+
+class _BridgedAsyncLimiter(AsyncLimiter):
+    """AsyncLimiter for backends that complete on an I/O thread (Redis)."""
+
+    __slots__ = ()
+
+    async def hit(self, key: Union[str, bytes], cost: int = 1) -> RateLimitResult:
+        loop = asyncio.get_running_loop()
+        future: "asyncio.Future[RateLimitResult]" = loop.create_future()
+        self._limiter._hit_async(bridge_for(loop), future, key, cost)
+        return await future
+
+    async def peek(self, key: Union[str, bytes]) -> RateLimitResult:
+        loop = asyncio.get_running_loop()
+        future: "asyncio.Future[RateLimitResult]" = loop.create_future()
+        self._limiter._peek_async(bridge_for(loop), future, key)
+        return await future
+
+    async def reset(self, key: Union[str, bytes]) -> None:
+        loop = asyncio.get_running_loop()
+        future: "asyncio.Future[None]" = loop.create_future()
+        self._limiter._reset_async(bridge_for(loop), future, key)
+        await future
+
+    async def refund(self, key: Union[str, bytes], n: int) -> RateLimitResult:
+        loop = asyncio.get_running_loop()
+        future: "asyncio.Future[RateLimitResult]" = loop.create_future()
+        self._limiter._refund_async(bridge_for(loop), future, key, n)
+        return await future
+
+    async def block(self, key: Union[str, bytes], seconds: Duration) -> RateLimitResult:
+        loop = asyncio.get_running_loop()
+        future: "asyncio.Future[RateLimitResult]" = loop.create_future()
+        self._limiter._block_async(bridge_for(loop), future, key, seconds)
+        return await future
+
+
+class _ClientBase:
+    __slots__ = ("_native",)
+
+    def __init__(
+        self,
+        url: str = "memory://",
+        prefix: str = "rk",
+        *,
+        clock: Optional[ManualClock] = None,
+        command_timeout: float = 1.0,
+        connect_timeout: float = 2.0,
+        tls_ca_file: Optional[str] = None,
+        tls_cert_file: Optional[str] = None,
+        tls_key_file: Optional[str] = None,
+        tls_server_name: Optional[str] = None,
+        tls_verify: bool = True,
+        max_pending: int = 10000,
+    ) -> None:
+        self._native = _open(
+            url,
+            prefix,
+            clock,
+            command_timeout,
+            connect_timeout,
+            tls_ca_file,
+            tls_cert_file,
+            tls_key_file,
+            tls_server_name,
+            tls_verify,
+            max_pending,
+        )
+
+    def _native_limiter(
+        self,
+        name: str,
+        limit: Optional[int],
+        window: Optional[Duration],
+        algorithm: str,
+        block_duration: Optional[Duration],
+        on_error: str,
+        rate: Optional[str],
+    ) -> Limiter:
+        return self._native.limiter(name, limit, window, algorithm, block_duration, on_error, rate)
+
+    def stats(self) -> Dict[str, int]:
+        """Counters: ops, errors, timeouts, reconnects, in_flight, keys."""
+        return self._native.stats()
+
+    @property
+    def closed(self) -> bool:
+        return self._native.closed
+
+
+class Client(_ClientBase):
+    """Sync client. `Client("memory://")` or `Client("redis://host:6379/0")`; use as a context manager.
+
+    Ops on a network backend block the calling thread with the GIL released.
+    """
+
+    __slots__ = ()
+
+    def limiter(
+        self,
+        name: str,
+        limit: Optional[int] = None,
+        window: Optional[Duration] = None,
+        algorithm: str = "sliding_window",
+        block_duration: Optional[Duration] = None,
+        on_error: str = "open",
+        *,
+        rate: Optional[str] = None,
+    ) -> Limiter:
+        """A limiter allowing `limit` hits per `window` (defaults: 5 per "15m"), or per `rate`
+        ("5/15minutes", "100 per hour"). `on_error`: "open" (allow, degraded=True) or "raise"."""
+        return self._native_limiter(name, limit, window, algorithm, block_duration, on_error, rate)
+
+    def ping(self) -> float:
+        """Round-trip latency to the store in milliseconds."""
+        return self._native.ping()
+
+    def health(self) -> Health:
+        return _health(self._native)
+
+    def close(self) -> None:
+        """Settles everything in flight and stops background threads. Idempotent."""
+        self._native.close()
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<redkeeper.Client {'closed' if self.closed else 'open'}>"
+
+
+class AsyncClient(_ClientBase):
+    """asyncio client: same methods as Client, awaited. `async with AsyncClient(url) as rk: ...`"""
+
+    __slots__ = ()
+
+    def limiter(
+        self,
+        name: str,
+        limit: Optional[int] = None,
+        window: Optional[Duration] = None,
+        algorithm: str = "sliding_window",
+        block_duration: Optional[Duration] = None,
+        on_error: str = "open",
+        *,
+        rate: Optional[str] = None,
+    ) -> AsyncLimiter:
+        """A limiter allowing `limit` hits per `window` (defaults: 5 per "15m"), or per `rate`
+        ("5/15minutes", "100 per hour"). `on_error`: "open" (allow, degraded=True) or "raise"."""
+        native = self._native_limiter(name, limit, window, algorithm, block_duration, on_error, rate)
+        if native.completes_inline:
+            return AsyncLimiter(native)
+        return _BridgedAsyncLimiter(native)
+
+    async def ping(self) -> float:
+        """Round-trip latency to the store in milliseconds."""
+        if self._native.completes_inline:
+            return self._native.ping()
+        loop = asyncio.get_running_loop()
+        future: "asyncio.Future[float]" = loop.create_future()
+        self._native._ping_async(bridge_for(loop), future)
+        return await future
+
+    async def health(self) -> Health:
+        return _health(self._native)
+
+    async def aclose(self) -> None:
+        """Settles everything in flight and stops background threads. Idempotent."""
+        if self._native.completes_inline:
+            self._native.close()
+            return
+        # Closing a network client joins its I/O thread: keep the event loop responsive meanwhile.
+        await asyncio.get_running_loop().run_in_executor(None, self._native.close)
+
+    async def __aenter__(self) -> "AsyncClient":
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return f"<redkeeper.AsyncClient {'closed' if self.closed else 'open'}>"
+
+
+__all__ = ["AsyncClient", "AsyncLimiter", "Client", "Duration", "Health"]
