@@ -1,6 +1,7 @@
 // Benchmark: redkeeper limiter.hit() on memory:// against rate-limiter-flexible's
 // RateLimiterMemory.consume(), same limit and window, same process. Prints ops/s and the ratio.
-// Usage: node bench/node_memory.js [--ops N] [--batch B]
+// Each figure is the median of --rounds measurements, ours and the peer's interleaved, so load from
+// other processes hits both alike. Usage: node bench/node_memory.js [--ops N] [--batch B] [--rounds R]
 'use strict';
 
 const { connect } = require('..');
@@ -11,7 +12,8 @@ function arg(name, fallback) {
   return i >= 0 ? Number(process.argv[i + 1]) : fallback;
 }
 
-const OPS = arg('ops', 1_000_000);
+const OPS = arg('ops', 300_000);
+const ROUNDS = arg('rounds', 5);
 const BATCH = arg('batch', 100);
 const KEYS = 1000;
 // High enough that every call is admitted: both libraries do their full accounting work.
@@ -32,12 +34,28 @@ async function batched(op) {
   }
 }
 
-async function measure(mode, op) {
-  await mode(op); // warm-up pass: JIT, key creation
+async function timeOnce(mode, op) {
   const start = process.hrtime.bigint();
   await mode(op);
-  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-  return OPS / seconds;
+  return OPS / (Number(process.hrtime.bigint() - start) / 1e9);
+}
+
+function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[s.length >> 1];
+}
+
+// Warm both up (JIT, key creation), then alternate them round by round.
+async function compare(mode, ours, theirs) {
+  await mode(ours);
+  await mode(theirs);
+  const a = [];
+  const b = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    a.push(await timeOnce(mode, ours));
+    b.push(await timeOnce(mode, theirs));
+  }
+  return [median(a), median(b)];
 }
 
 async function main() {
@@ -50,13 +68,12 @@ async function main() {
     const ours = (key) => limiter.hit(key);
     const theirs = (key) => peer.consume(key);
     for (const [modeName, mode] of [['sequential await', sequential], [`batches of ${BATCH}`, batched]]) {
-      const a = await measure(mode, ours);
-      const b = await measure(mode, theirs);
+      const [a, b] = await compare(mode, ours, theirs);
       results.push({ algorithm, mode: modeName, redkeeper: a, peer: b, ratio: a / b });
     }
   }
   await rk.close();
-  console.log(`node ${process.version}, ${OPS} ops per measurement, ${KEYS} keys`);
+  console.log(`node ${process.version}, ${OPS} ops per measurement, median of ${ROUNDS}, ${KEYS} keys, all hits admitted`);
   console.log('algorithm        mode                 redkeeper ops/s   rate-limiter-flexible ops/s   ratio');
   for (const r of results) {
     console.log(
