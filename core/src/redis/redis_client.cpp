@@ -1,6 +1,7 @@
 // RedisClient: the public face of the Redis backend; all I/O is delegated to RedisEngine.
 #include "redis/redis_client.hpp"
 
+#include "limiter/redis_limiter.hpp"
 #include "redis/redis_engine.hpp"
 
 namespace redkeeper {
@@ -15,7 +16,7 @@ RedisClient::~RedisClient() { engine_->close(); }
 
 std::shared_ptr<Limiter> RedisClient::limiter(LimiterConfig config) {
   validate(config);
-  throw Error(ErrorCode::Internal, "limiter on redis: not implemented yet");
+  return std::make_shared<RedisLimiter>(std::move(config), engine_, options_);
 }
 
 void RedisClient::command(ArgList args, Callback<Reply> done, int64_t timeout_ms) {
