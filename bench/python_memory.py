@@ -18,7 +18,7 @@ import functools
 import platform
 import sys
 import time
-from typing import Callable, Dict, List, Tuple
+from typing import Awaitable, Callable, Dict, List, Tuple
 
 import limits
 import limits.aio.strategies
@@ -47,7 +47,7 @@ def time_sync(hit: Callable[[str], object], keys: List[str], ops: int) -> float:
     return ops / (time.perf_counter() - start)
 
 
-async def time_async(hit: Callable[[str], "asyncio.Future[object]"], keys: List[str], ops: int) -> float:
+async def time_async(hit: Callable[[str], Awaitable[object]], keys: List[str], ops: int) -> float:
     rounds, rest = divmod(ops, len(keys))
     schedule = keys * rounds + keys[:rest]
     start = time.perf_counter()

@@ -4,10 +4,13 @@ end — async ops settle through the loop bridge, sync ops wait with the GIL rel
 from __future__ import annotations
 
 import asyncio
+import uuid
+from typing import Any, Dict
 
 import pytest
 
 import redkeeper
+from test_vectors import LIMITER, run_case_async, run_case_sync
 
 
 def test_sync_ping_and_health(redis_server) -> None:
@@ -64,3 +67,73 @@ def test_bad_redis_urls() -> None:
         with pytest.raises(redkeeper.InvalidArgument) as info:
             redkeeper.Client(url)
         assert "url" in str(info.value)
+
+
+# --- the limiter on Redis: every shared vector, through the bridge (async) and the GIL-free wait --
+
+LIMITER_CASES = [c for c in LIMITER if "steps" in c]
+
+
+def _fresh_prefix() -> str:
+    return "v" + uuid.uuid4().hex[:16]  # each case starts from empty keys
+
+
+@pytest.mark.parametrize("case", LIMITER_CASES, ids=lambda c: c["name"])
+def test_limiter_vector_on_redis_sync(redis_server, case: Dict[str, Any]) -> None:
+    clock = redkeeper.ManualClock(start_ms=case["start_ms"])
+    with redkeeper.Client(redis_server.url, prefix=_fresh_prefix(), clock=clock) as client:
+        run_case_sync(client, clock, case)
+
+
+@pytest.mark.parametrize("case", LIMITER_CASES, ids=lambda c: c["name"])
+async def test_limiter_vector_on_redis_async(redis_server, case: Dict[str, Any]) -> None:
+    clock = redkeeper.ManualClock(start_ms=case["start_ms"])
+    async with redkeeper.AsyncClient(redis_server.url, prefix=_fresh_prefix(), clock=clock) as client:
+        await run_case_async(client, clock, case)
+
+
+async def test_redis_limiter_concurrent_hits_admit_exactly_limit(redis_server) -> None:
+    async with redkeeper.AsyncClient(redis_server.url, prefix=_fresh_prefix()) as client:
+        limiter = client.limiter("burst", limit=50, window=60, algorithm="sliding_log")
+        assert type(limiter).__name__ == "_BridgedAsyncLimiter"
+        results = await asyncio.gather(*(limiter.hit("ip") for _ in range(200)))
+        assert sum(r.allowed for r in results) == 50
+        rejected = [r for r in results if not r]
+        assert all(r.retry_after > 0 and "Retry-After" in r.headers() for r in rejected)
+
+
+def test_redis_limiter_shared_between_sync_and_async_clients(redis_server) -> None:
+    prefix = _fresh_prefix()
+    with redkeeper.Client(redis_server.url, prefix=prefix) as client:
+        assert client.limiter("shared", limit=3, window=60).hit("k", cost=2).remaining == 1
+
+    async def other_service() -> int:
+        async with redkeeper.AsyncClient(redis_server.url, prefix=prefix) as rk:
+            return (await rk.limiter("shared", limit=3, window=60).peek("k")).remaining
+
+    assert asyncio.run(other_service()) == 1
+
+
+async def test_redis_limiter_cancelled_hits_settle_and_client_closes(redis_server) -> None:
+    client = redkeeper.AsyncClient(redis_server.url, prefix=_fresh_prefix())
+    limiter = client.limiter("c", limit=1000, window=60)
+    tasks = [asyncio.ensure_future(limiter.hit(f"k{i}")) for i in range(100)]
+    await asyncio.sleep(0)
+    for task in tasks[1::3]:
+        task.cancel()
+    outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+    assert all(isinstance(o, (redkeeper.RateLimitResult, asyncio.CancelledError)) for o in outcomes)
+    await client.aclose()
+    with pytest.raises(redkeeper.ClientClosed):
+        await limiter.hit("k")
+
+
+async def test_redis_limiter_fails_open_or_raises_when_redis_is_unreachable() -> None:
+    async with redkeeper.AsyncClient("redis://127.0.0.1:1/0", command_timeout=0.2,
+                                     connect_timeout=0.1) as client:
+        open_limiter = client.limiter("o", limit=1, window=60)
+        result = await asyncio.wait_for(open_limiter.hit("k"), 5)
+        assert result.allowed and result.degraded
+        raising = client.limiter("r", limit=1, window=60, on_error="raise")
+        with pytest.raises((redkeeper.ConnectionError, redkeeper.TimeoutError)):
+            await asyncio.wait_for(raising.hit("k"), 5)

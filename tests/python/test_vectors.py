@@ -76,57 +76,71 @@ def _outcome(step: Dict[str, Any], result: Optional[redkeeper.RateLimitResult], 
         _check(result, step["expect"], where)
 
 
+def run_case_sync(client: redkeeper.Client, clock: redkeeper.ManualClock, case: Dict[str, Any]) -> None:
+    """Plays one limiter vector on `client`, whose clock is `clock` (set to the case's start)."""
+    name = case["limiter"].get("name", "vec")
+    if "config_error" in case:
+        with pytest.raises(redkeeper.RedkeeperError) as info:
+            client.limiter(name, **_limiter_kwargs(case["limiter"]))
+        assert info.value.code == case["config_error"]
+        return
+    limiter = client.limiter(name, **_limiter_kwargs(case["limiter"]))
+    assert limiter.window_ms == case["limiter"]["window_ms"]
+    for i, step in enumerate(case["steps"]):
+        where = f"{case['name']} step {i} {step}"
+        if step["op"] == "advance":
+            clock.advance(step["ms"])
+            continue
+        method, args = _step_call(step)
+        try:
+            result = getattr(limiter, method)(*args)
+        except redkeeper.RedkeeperError as exc:
+            if "error" not in step:
+                raise
+            _expect_error(step, exc, where)
+            continue
+        _outcome(step, result, where)
+
+
+async def run_case_async(
+    client: redkeeper.AsyncClient, clock: redkeeper.ManualClock, case: Dict[str, Any]
+) -> None:
+    """The same as run_case_sync, through the asyncio API."""
+    name = case["limiter"].get("name", "vec")
+    if "config_error" in case:
+        with pytest.raises(redkeeper.RedkeeperError) as info:
+            client.limiter(name, **_limiter_kwargs(case["limiter"]))
+        assert info.value.code == case["config_error"]
+        return
+    limiter = client.limiter(name, **_limiter_kwargs(case["limiter"]))
+    for i, step in enumerate(case["steps"]):
+        where = f"{case['name']} step {i} {step}"
+        if step["op"] == "advance":
+            clock.advance(step["ms"])
+            continue
+        method, args = _step_call(step)
+        try:
+            result = await getattr(limiter, method)(*args)
+        except redkeeper.RedkeeperError as exc:
+            if "error" not in step:
+                raise
+            _expect_error(step, exc, where)
+            continue
+        _outcome(step, result, where)
+
+
 @pytest.mark.parametrize("case", LIMITER, ids=_case_id)
 def test_limiter_vector_sync(case: Dict[str, Any]) -> None:
     clock = redkeeper.ManualClock(start_ms=case.get("start_ms", 1_700_000_000_000))
     with redkeeper.Client("memory://", clock=clock) as client:
-        if "config_error" in case:
-            with pytest.raises(redkeeper.RedkeeperError) as info:
-                client.limiter(case["limiter"].get("name", "vec"), **_limiter_kwargs(case["limiter"]))
-            assert info.value.code == case["config_error"]
-            return
-        limiter = client.limiter(case["limiter"].get("name", "vec"), **_limiter_kwargs(case["limiter"]))
-        assert limiter.window_ms == case["limiter"]["window_ms"]
-        for i, step in enumerate(case["steps"]):
-            where = f"{case['name']} step {i} {step}"
-            if step["op"] == "advance":
-                clock.advance(step["ms"])
-                continue
-            method, args = _step_call(step)
-            try:
-                result = getattr(limiter, method)(*args)
-            except redkeeper.RedkeeperError as exc:
-                if "error" not in step:
-                    raise
-                _expect_error(step, exc, where)
-                continue
-            _outcome(step, result, where)
+        run_case_sync(client, clock, case)
 
 
 @pytest.mark.parametrize("case", LIMITER, ids=_case_id)
 async def test_limiter_vector_async(case: Dict[str, Any]) -> None:
     clock = redkeeper.ManualClock(start_ms=case.get("start_ms", 1_700_000_000_000))
     async with redkeeper.AsyncClient("memory://", clock=clock) as client:
-        if "config_error" in case:
-            with pytest.raises(redkeeper.RedkeeperError) as info:
-                client.limiter(case["limiter"].get("name", "vec"), **_limiter_kwargs(case["limiter"]))
-            assert info.value.code == case["config_error"]
-            return
-        limiter = client.limiter(case["limiter"].get("name", "vec"), **_limiter_kwargs(case["limiter"]))
-        for i, step in enumerate(case["steps"]):
-            where = f"{case['name']} step {i} {step}"
-            if step["op"] == "advance":
-                clock.advance(step["ms"])
-                continue
-            method, args = _step_call(step)
-            try:
-                result = await getattr(limiter, method)(*args)
-            except redkeeper.RedkeeperError as exc:
-                if "error" not in step:
-                    raise
-                _expect_error(step, exc, where)
-                continue
-            _outcome(step, result, where)
+        await run_case_async(client, clock, case)
 
 
 @pytest.mark.parametrize("case", PARSE["durations"], ids=lambda c: repr(c["input"]))
