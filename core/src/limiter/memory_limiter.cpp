@@ -86,11 +86,12 @@ MemoryLimiter::MemoryLimiter(LimiterConfig config, std::shared_ptr<MemoryStore> 
   key_head_.append(prefix).append(":limiter:").append(config_.name).append(":{");
 }
 
-std::string MemoryLimiter::key_for(std::string_view id) const {
+const std::string& MemoryLimiter::key_for(std::string_view id) const {
   validate_key(id);
-  std::string key;
-  key.reserve(key_head_.size() + id.size() + 1);
-  key.append(key_head_).append(id).push_back('}');
+  // One buffer per thread: after warm-up a hit allocates nothing to build its key (the map copies
+  // the key only when it creates an entry). Ops never nest, so the buffer is never shared.
+  thread_local std::string key;
+  key.assign(key_head_).append(id).push_back('}');
   return key;
 }
 
@@ -104,7 +105,7 @@ LimitResult MemoryLimiter::hit_now(std::string_view id, int64_t cost) {
     throw invalid_argument("cost", "must be an integer from 1 to the limit (" +
                                        std::to_string(config_.limit) + ")");
   }
-  const std::string key = key_for(id);
+  const std::string& key = key_for(id);
   return store_->transact(key, [&](MemoryView& view) {
     const int64_t now = view.now_ms();
     MemoryEntry& entry = view.find_or_create(key);
@@ -143,7 +144,7 @@ LimitResult MemoryLimiter::hit_now(std::string_view id, int64_t cost) {
 
 LimitResult MemoryLimiter::peek_now(std::string_view id) {
   check_open();
-  const std::string key = key_for(id);
+  const std::string& key = key_for(id);
   return store_->transact(key, [&](MemoryView& view) {
     const int64_t now = view.now_ms();
     lm::State* s = state_of(view.find(key), config_);
@@ -155,14 +156,14 @@ LimitResult MemoryLimiter::peek_now(std::string_view id) {
 
 void MemoryLimiter::reset_now(std::string_view id) {
   check_open();
-  const std::string key = key_for(id);
+  const std::string& key = key_for(id);
   store_->transact(key, [&](MemoryView& view) { view.erase(key); });
 }
 
 LimitResult MemoryLimiter::refund_now(std::string_view id, int64_t amount) {
   check_open();
   if (amount < 1) throw invalid_argument("amount", "must be a positive integer");
-  const std::string key = key_for(id);
+  const std::string& key = key_for(id);
   return store_->transact(key, [&](MemoryView& view) {
     const int64_t now = view.now_ms();
     MemoryEntry* entry = view.find(key);
@@ -181,7 +182,7 @@ LimitResult MemoryLimiter::block_now(std::string_view id, int64_t duration_ms) {
   if (duration_ms < 1 || duration_ms > lm::kMaxDurationMs) {
     throw invalid_argument("duration", "must be from 1 ms to about ten years");
   }
-  const std::string key = key_for(id);
+  const std::string& key = key_for(id);
   return store_->transact(key, [&](MemoryView& view) {
     const int64_t now = view.now_ms();
     MemoryEntry& entry = view.find_or_create(key);

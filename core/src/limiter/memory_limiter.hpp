@@ -31,7 +31,8 @@ class MemoryLimiter final : public Limiter {
   LimitResult block_now(std::string_view key, int64_t duration_ms);
 
  private:
-  std::string key_for(std::string_view id) const;
+  // The full key in a per-thread buffer, valid until the next key_for on this thread.
+  const std::string& key_for(std::string_view id) const;
   void check_open() const;
 
   std::shared_ptr<MemoryStore> store_;
