@@ -412,8 +412,9 @@ void RedisEngine::deliver(OpPtr op, Reply reply) {
   settle(std::move(op), Result<Reply>(std::move(reply)));
 }
 
-void RedisEngine::fail_connection(const std::shared_ptr<RedisConnection>& conn, const std::string& why,
+void RedisEngine::fail_connection(std::shared_ptr<RedisConnection> conn, const std::string& why,
                                   bool fail_queued) {
+  // By value: callers may pass conn_ itself, which is reset below.
   if (!conn || conn != conn_) return;
   conn_.reset();
   conn->close();

@@ -71,7 +71,7 @@ class RedisEngine : public std::enable_shared_from_this<RedisEngine> {
   void deliver(OpPtr op, Reply reply);
   // Drops the connection: written ops fail with Connection; when `fail_queued`, so do queued ones
   // (a refused connect or handshake: waiting longer would not help them).
-  void fail_connection(const std::shared_ptr<RedisConnection>& conn, const std::string& why, bool fail_queued);
+  void fail_connection(std::shared_ptr<RedisConnection> conn, const std::string& why, bool fail_queued);
   void schedule_reconnect();
   void arm_deadline_timer(SteadyClock::time_point when);
   void on_deadline_timer();

@@ -1,0 +1,236 @@
+// Failure modes over the wire: each must be a clear typed error, every op must settle within its
+// deadline, and the client must heal by itself when the server comes back.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "redis_harness.hpp"
+
+namespace redkeeper {
+namespace {
+
+using namespace redkeeper::testing;
+using std::chrono::milliseconds;
+using std::chrono::steady_clock;
+
+const std::string kPong = "+PONG\r\n";
+
+ClientOptions fast_options() {
+  ClientOptions o;
+  o.command_timeout_ms = 300;
+  o.connect_timeout_ms = 500;
+  o.reconnect_min_ms = 20;
+  o.reconnect_max_ms = 200;
+  return o;
+}
+
+TEST(RedisFaults, PortWithNoServerIsAConnectionError) {
+  int port = free_port();
+  auto client = open_redis("redis://127.0.0.1:" + std::to_string(port), fast_options());
+  auto start = steady_clock::now();
+  auto r = call(*client, {"PING"});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), ErrorCode::Connection) << r.error().what();
+  EXPECT_NE(std::string(r.error().what()).find("refused"), std::string::npos) << r.error().what();
+  EXPECT_LT(steady_clock::now() - start, milliseconds(300));
+  EXPECT_FALSE(client->health().connected);
+}
+
+TEST(RedisFaults, OpenNeverBlocksOnTheNetwork) {
+  // 192.0.2.0/24 is TEST-NET-1: never routable, so a connect would hang until its timeout.
+  ClientOptions o = fast_options();
+  o.connect_timeout_ms = 300;
+  auto start = steady_clock::now();
+  auto client = open_redis("redis://192.0.2.1:6379", o);
+  EXPECT_LT(steady_clock::now() - start, milliseconds(50));
+  auto r = call(*client, {"PING"}, 2000);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), ErrorCode::Connection) << r.error().what();
+  EXPECT_LT(steady_clock::now() - start, milliseconds(1500));
+}
+
+TEST(RedisFaults, ServerClosingMidReplyIsAConnectionError) {
+  FakeServer fake([](int fd) {
+    if (!FakeServer::read_some(fd)) return;  // PING
+    FakeServer::send_all(fd, kPong);
+    if (!FakeServer::read_some(fd)) return;  // the user's command
+    FakeServer::send_all(fd, "$10\r\nabc");   // a bulk string cut short, then hang up
+  });
+  auto client = open_redis(fake.url(), fast_options());
+  auto r = call(*client, {"GET", "k"}, 2000);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), ErrorCode::Connection) << r.error().what();
+  EXPECT_NE(std::string(r.error().what()).find("closed"), std::string::npos) << r.error().what();
+}
+
+TEST(RedisFaults, GarbageIsAProtocolErrorAndTheConnectionIsReset) {
+  FakeServer fake([](int fd) {
+    if (!FakeServer::read_some(fd)) return;
+    FakeServer::send_all(fd, kPong);
+    if (!FakeServer::read_some(fd)) return;
+    FakeServer::send_all(fd, "HTTP/1.1 400 Bad Request\r\n\r\n");
+    FakeServer::read_some(fd, 2000);  // keep the socket open: the client must reset it itself
+  });
+  auto client = open_redis(fake.url(), fast_options());
+  auto r = call(*client, {"GET", "k"}, 2000);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), ErrorCode::Protocol) << r.error().what();
+  // The client dropped that connection and dials again by itself.
+  auto until = steady_clock::now() + std::chrono::seconds(3);
+  while (fake.connections() < 2 && steady_clock::now() < until) std::this_thread::sleep_for(milliseconds(5));
+  EXPECT_GE(fake.connections(), 2);
+}
+
+TEST(RedisFaults, GarbageDuringHandshakeFailsQueuedOpsWithConnection) {
+  FakeServer fake([](int fd) {
+    if (!FakeServer::read_some(fd)) return;
+    FakeServer::send_all(fd, "\x01\x02garbage\r\n");
+    FakeServer::read_some(fd, 1000);
+  });
+  auto client = open_redis(fake.url(), fast_options());
+  auto r = call(*client, {"GET", "k"}, 2000);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), ErrorCode::Connection) << r.error().what();
+  EXPECT_NE(std::string(r.error().what()).find("protocol"), std::string::npos) << r.error().what();
+}
+
+TEST(RedisFaults, BoundedQueueWhileDisconnectedFailsFastWithQueueFull) {
+  // Accepts and never answers: the handshake hangs, so ops wait in the queue.
+  FakeServer fake([](int fd) {
+    while (FakeServer::read_some(fd, 3000)) {
+    }
+  });
+  ClientOptions o = fast_options();
+  o.max_pending = 5;
+  o.connect_timeout_ms = 2000;
+  o.command_timeout_ms = 1000;
+  auto client = open_redis(fake.url(), o);
+  Settled settled;
+  for (int i = 0; i < 5; ++i) {
+    settled.add();
+    client->command({"PING"}, [&](Result<Reply> r) { settled.done(r.ok() ? ErrorCode::Internal : r.error().code(), r.ok()); });
+  }
+  auto start = steady_clock::now();
+  auto r = call(*client, {"PING"});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), ErrorCode::QueueFull) << r.error().what();
+  EXPECT_LT(steady_clock::now() - start, milliseconds(50));
+  // The queued ones settle by their own deadline (1 s), before the connect timeout (2 s).
+  ASSERT_TRUE(settled.wait(3));
+  EXPECT_EQ(settled.count(ErrorCode::Timeout), 5);
+  EXPECT_LT(steady_clock::now() - start, milliseconds(1500));
+}
+
+TEST(RedisFaults, WedgedServerTimesOutAndConnectionIsRecycled) {
+  // Answers the handshake, then swallows everything.
+  FakeServer fake([](int fd) {
+    if (!FakeServer::read_some(fd)) return;
+    FakeServer::send_all(fd, kPong);
+    while (FakeServer::read_some(fd, 3000)) {
+    }
+  });
+  ClientOptions o = fast_options();
+  o.command_timeout_ms = 100;
+  auto client = open_redis(fake.url(), o);
+  auto start = steady_clock::now();
+  auto r = call(*client, {"GET", "k"});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), ErrorCode::Timeout);
+  EXPECT_LT(steady_clock::now() - start, milliseconds(250));
+  auto until = steady_clock::now() + std::chrono::seconds(3);
+  while (fake.connections() < 2 && steady_clock::now() < until) std::this_thread::sleep_for(milliseconds(5));
+  EXPECT_GE(fake.connections(), 2) << "a wedged connection was never recycled";
+}
+
+TEST(RedisFaults, ServerStoppedAndRestartedUnderLoad) {
+  RedisServer server;
+  ClientOptions o = fast_options();
+  o.command_timeout_ms = 250;
+  auto client = open_redis(server.url(), o);
+  ASSERT_TRUE(call(*client, {"PING"}).ok());
+
+  // 64 callers, each issuing its next op when the previous settles; every op's settle time is
+  // checked against its deadline.
+  constexpr int kCallers = 64;
+  std::atomic<bool> stop{false};
+  std::atomic<int64_t> issued{0}, settled_count{0}, ok{0}, late{0};
+  std::atomic<int64_t> errors_by_code[8] = {};
+  std::function<void()> issue = [&] {
+    if (stop.load()) return;
+    issued++;
+    auto t0 = steady_clock::now();
+    client->command({"INCR", "load"}, [&, t0](Result<Reply> r) {
+      if (steady_clock::now() - t0 > milliseconds(250 + 150)) late++;
+      if (r.ok()) {
+        ok++;
+      } else {
+        errors_by_code[static_cast<int>(r.error().code())]++;
+      }
+      settled_count++;
+      if (!r.ok()) std::this_thread::sleep_for(milliseconds(1));  // don't spin while down
+      issue();
+    });
+  };
+  for (int i = 0; i < kCallers; ++i) issue();
+  std::this_thread::sleep_for(milliseconds(200));
+  int64_t ok_before_stop = ok.load();
+  server.kill();
+  std::this_thread::sleep_for(milliseconds(400));
+  server.start();
+  std::this_thread::sleep_for(milliseconds(600));
+  int64_t ok_at_end = ok.load();
+  stop = true;
+  auto until = steady_clock::now() + std::chrono::seconds(3);
+  while (settled_count.load() < issued.load() && steady_clock::now() < until) std::this_thread::sleep_for(milliseconds(5));
+
+  EXPECT_EQ(settled_count.load(), issued.load()) << "some ops never settled";
+  EXPECT_EQ(late.load(), 0) << "ops settled later than their deadline";
+  EXPECT_GT(ok_before_stop, 0);
+  EXPECT_GT(ok_at_end, ok_before_stop) << "no progress after the restart";
+  EXPECT_GT(errors_by_code[static_cast<int>(ErrorCode::Connection)].load() +
+                errors_by_code[static_cast<int>(ErrorCode::Timeout)].load(),
+            0);
+  EXPECT_EQ(errors_by_code[static_cast<int>(ErrorCode::Internal)].load(), 0);
+  EXPECT_GE(client->stats().reconnects, 1u);
+  EXPECT_TRUE(client->health().connected);
+  EXPECT_TRUE(call(*client, {"PING"}).ok());
+  client->close();
+}
+
+TEST(RedisFaults, PausedServerUnderLoadEveryOpSettlesInTime) {
+  RedisServer server;
+  ClientOptions o = fast_options();
+  o.command_timeout_ms = 150;
+  auto client = open_redis(server.url(), o);
+  auto admin = open_redis(server.url());
+  ASSERT_TRUE(call(*client, {"PING"}).ok());
+  Settled settled;
+  std::atomic<int> late{0};
+  auto fire = [&](int n) {
+    for (int i = 0; i < n; ++i) {
+      settled.add();
+      auto t0 = steady_clock::now();
+      client->command({"INCR", "p"}, [&, t0](Result<Reply> r) {
+        if (steady_clock::now() - t0 > milliseconds(150 + 100)) late++;
+        settled.done(r.ok() ? ErrorCode::Internal : r.error().code(), r.ok());
+      });
+    }
+  };
+  ASSERT_TRUE(call(*admin, {"CLIENT", "PAUSE", "500", "ALL"}).ok());
+  fire(200);
+  ASSERT_TRUE(settled.wait(5));
+  EXPECT_EQ(settled.count(ErrorCode::Timeout), 200);
+  std::this_thread::sleep_for(milliseconds(500));
+  Settled after;
+  for (int i = 0; i < 50; ++i) {
+    after.add();
+    client->command({"PING"}, [&](Result<Reply> r) { after.done(r.ok() ? ErrorCode::Internal : r.error().code(), r.ok()); }, 2000);
+  }
+  ASSERT_TRUE(after.wait(5));
+  EXPECT_EQ(after.ok(), 50);
+  EXPECT_EQ(late.load(), 0);
+}
+
+}  // namespace
+}  // namespace redkeeper
