@@ -6,6 +6,7 @@
 #include <thread>
 #include <vector>
 
+#include "limiter/limiter_math.hpp"
 #include "store/memory_client.hpp"
 #include "test_helpers.hpp"
 
@@ -290,6 +291,44 @@ TEST(ClientOpen, RejectsBadUrlsAndOptions) {
   expect_invalid([&] { Client::open("memory://", bad_prefix); }, "prefix");
   auto c = Client::open("memory://?shards=4&sweep_interval_ms=0");
   EXPECT_EQ(c->health().backend, "memory");
+}
+
+}  // namespace
+}  // namespace redkeeper
+
+namespace redkeeper {
+namespace {
+
+TEST(FailurePolicy, StoreErrorsFollowOnError) {
+  LimiterConfig cfg = testing::config(Algorithm::FixedWindow, 7, 1000);
+  const Error down(ErrorCode::Connection, "redis: connection refused");
+
+  cfg.on_error = FailurePolicy::Open;
+  Result<LimitResult> r = on_store_error(cfg, down);
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r.value().allowed);
+  EXPECT_TRUE(r.value().degraded);
+  EXPECT_EQ(r.value().limit, 7);
+  EXPECT_EQ(r.value().remaining, 7);
+  EXPECT_EQ(r.value().retry_after_ms, 0);
+  EXPECT_EQ(r.value().reset_after_ms, 0);
+
+  cfg.on_error = FailurePolicy::Closed;
+  r = on_store_error(cfg, Error(ErrorCode::Timeout, "timeout"));
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(r.value().allowed);
+  EXPECT_TRUE(r.value().degraded);
+  EXPECT_EQ(r.value().remaining, 0);
+
+  cfg.on_error = FailurePolicy::Raise;
+  r = on_store_error(cfg, down);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), ErrorCode::Connection);
+
+  // Caller mistakes and a closed client are never turned into an answer.
+  cfg.on_error = FailurePolicy::Open;
+  EXPECT_FALSE(on_store_error(cfg, invalid_argument("cost", "bad")).ok());
+  EXPECT_FALSE(on_store_error(cfg, Error(ErrorCode::Closed, "closed")).ok());
 }
 
 }  // namespace

@@ -15,6 +15,22 @@ LimitResult degraded_result(const LimiterConfig& config) {
   return result;
 }
 
+Result<LimitResult> on_store_error(const LimiterConfig& config, const Error& error) {
+  if (error.code() == ErrorCode::InvalidArgument || error.code() == ErrorCode::Closed) return error;
+  switch (config.on_error) {
+    case FailurePolicy::Open: return degraded_result(config);
+    case FailurePolicy::Closed: {
+      LimitResult result;
+      result.allowed = false;
+      result.limit = config.limit;
+      result.degraded = true;
+      return result;
+    }
+    case FailurePolicy::Raise: return error;
+  }
+  return error;
+}
+
 namespace limiter_math {
 
 namespace {

@@ -12,6 +12,11 @@ namespace redkeeper {
 // The answer given when the store failed and the config says fail open (on_error = Open).
 LimitResult degraded_result(const LimiterConfig& config);
 
+// What a backend answers when an op failed with `error`, per config.on_error: Open → the degraded
+// allow, Closed → a degraded rejection (remaining 0), Raise → the error. Caller mistakes
+// (InvalidArgument) and a closed client are never masked: they are always returned as errors.
+Result<LimitResult> on_store_error(const LimiterConfig& config, const Error& error);
+
 namespace limiter_math {
 
 // Bounds enforced by validate(): they keep every intermediate below 2^53, so Lua's doubles agree.
