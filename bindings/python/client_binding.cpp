@@ -78,9 +78,12 @@ class NativeClient {
       config.window_ms = window.is_none() ? kDefaultWindowMs : to_duration_ms(window, "window");
     }
     config.algorithm = parse_algorithm(to_string(algorithm, "algorithm"));
-    // 0 reads naturally as "no block", like None.
-    const bool no_block = block_duration.is_none() ||
-                          (PyLong_CheckExact(block_duration.ptr()) && to_int(block_duration, "block_duration") == 0);
+    // 0 (int or float) reads naturally as "no block", like None.
+    PyObject* block = block_duration.ptr();
+    const bool zero = !PyBool_Check(block) &&
+                      ((PyLong_Check(block) && PyObject_Not(block) == 1) ||
+                       (PyFloat_Check(block) && PyFloat_AS_DOUBLE(block) == 0.0));
+    const bool no_block = block_duration.is_none() || zero;
     config.block_duration_ms = no_block ? 0 : to_duration_ms(block_duration, "block_duration");
     config.on_error = parse_on_error(on_error);
     if (client_->closed()) throw_closed();

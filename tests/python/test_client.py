@@ -130,6 +130,8 @@ def test_limiter_defaults_and_properties() -> None:
         assert limiter.algorithm == "sliding_window"
         assert limiter.on_error == "open"
         assert limiter.block_duration_ms == 0
+        for none in (None, 0, 0.0):
+            assert client.limiter("n", limit=1, window=1, block_duration=none).block_duration_ms == 0
         assert limiter.completes_inline
         assert isinstance(limiter, redkeeper.Limiter)
         blocking = client.limiter("b", limit=1, window=1, block_duration="1m", on_error="raise")
