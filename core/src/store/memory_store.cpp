@@ -2,6 +2,7 @@
 #include "store/memory_store.hpp"
 
 #include <algorithm>
+#include <cassert>
 #include <chrono>
 
 namespace redkeeper {
@@ -14,7 +15,12 @@ bool is_expired(const MemoryEntry& entry, int64_t now_ms) {
 
 }  // namespace
 
+void MemoryView::check_tag([[maybe_unused]] const std::string& key) const {
+  assert(hash_tag(key) == tag_ && "a MemoryView only serves keys with the hash tag it was opened on");
+}
+
 MemoryEntry* MemoryView::find(const std::string& key) {
+  check_tag(key);
   auto it = shard_->map.find(key);
   if (it == shard_->map.end()) return nullptr;
   if (is_expired(it->second, now_ms_)) {
@@ -26,6 +32,7 @@ MemoryEntry* MemoryView::find(const std::string& key) {
 }
 
 MemoryEntry& MemoryView::find_or_create(const std::string& key) {
+  check_tag(key);
   auto [it, inserted] = shard_->map.try_emplace(key);
   if (!inserted && is_expired(it->second, now_ms_)) {
     it->second.value = std::monostate{};
@@ -41,7 +48,10 @@ MemoryEntry& MemoryView::put(const std::string& key, MemoryValue value, int64_t 
   return entry;
 }
 
-bool MemoryView::erase(const std::string& key) { return shard_->map.erase(key) > 0; }
+bool MemoryView::erase(const std::string& key) {
+  check_tag(key);
+  return shard_->map.erase(key) > 0;
+}
 
 void MemoryView::expire_at(const std::string& key, MemoryEntry& entry, int64_t expire_at_ms) {
   entry.expire_at_ms = expire_at_ms;

@@ -41,10 +41,9 @@ struct MemoryShard {
   };
   mutable std::mutex mu;
   std::unordered_map<std::string, MemoryEntry> map;
-  // Min-heap of (expiry, key). Records may be stale: the entry's indexed_at_ms says which record
-  // is current, and the sweep re-files entries whose expiry moved later.
-  // A plain vector kept as a heap (not std::priority_queue) so its capacity can be given back
-  // after a large expiry wave.
+  // Min-heap of (expiry, key), a plain vector (not std::priority_queue) so its capacity can be
+  // given back after an expiry wave. Records may be stale: the entry's indexed_at_ms says which
+  // record is current, and the sweep re-files entries whose expiry moved later.
   std::vector<IndexRecord> index;
   uint64_t ops = 0;
 };
@@ -52,7 +51,8 @@ struct MemoryShard {
 class MemoryStore;
 
 // What a transaction sees: one locked shard. Every key used through a view must share the hash
-// tag the view was opened with (that is what makes the shard lock sufficient).
+// tag the view was opened with (that is what makes the shard lock sufficient; debug builds assert
+// it).
 class MemoryView {
  public:
   int64_t now_ms() const { return now_ms_; }
@@ -71,9 +71,12 @@ class MemoryView {
 
  private:
   friend class MemoryStore;
-  MemoryView(MemoryShard* shard, int64_t now_ms) : shard_(shard), now_ms_(now_ms) {}
+  MemoryView(MemoryShard* shard, int64_t now_ms, std::string_view tag)
+      : shard_(shard), now_ms_(now_ms), tag_(tag) {}
+  void check_tag(const std::string& key) const;
   MemoryShard* shard_;
   int64_t now_ms_;
+  std::string_view tag_;  // the hash tag the view was opened with
 };
 
 class MemoryStore {
@@ -95,7 +98,7 @@ class MemoryStore {
     Shard& shard = shard_for(tag_key);
     std::lock_guard<std::mutex> lock(shard.mu);
     ++shard.ops;
-    MemoryView view(&shard, clock_->now_ms());
+    MemoryView view(&shard, clock_->now_ms(), hash_tag(tag_key));
     return f(view);
   }
 
