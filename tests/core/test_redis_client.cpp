@@ -275,19 +275,5 @@ TEST_F(RedisClientTest, LastReferenceDroppedInsideACallback) {
   ASSERT_EQ(f.wait_for(std::chrono::seconds(5)), std::future_status::ready);
 }
 
-TEST_F(RedisClientTest, LimiterIsNotImplementedYet) {
-  LimiterConfig cfg;
-  cfg.name = "api";
-  cfg.algorithm = Algorithm::FixedWindow;
-  cfg.limit = 10;
-  cfg.window_ms = 1000;
-  try {
-    client_->limiter(cfg);
-    FAIL() << "limiter() returned";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.code(), ErrorCode::Internal);
-  }
-}
-
 }  // namespace
 }  // namespace redkeeper

@@ -2,6 +2,8 @@
 // command formatting, and script SHA1s.
 #include <gtest/gtest.h>
 
+#include <random>
+
 #include "redis/reply.hpp"
 #include "redis/resp.hpp"
 #include "redis/script.hpp"
@@ -101,6 +103,29 @@ TEST(Script, Sha1MatchesRedis) {
   EXPECT_EQ(&a.source(), &b.source());  // copies share the source
   EXPECT_THROW(Script(""), Error);
   EXPECT_FALSE(Script().valid());
+}
+
+}  // namespace
+}  // namespace redkeeper
+
+namespace redkeeper {
+namespace {
+
+TEST(AppendCommand, ByteIdenticalToHiredisFormatter) {
+  std::mt19937 rng(7);
+  for (int round = 0; round < 2000; ++round) {
+    size_t argc = 1 + rng() % 12;
+    std::vector<std::string> storage(argc);
+    for (auto& a : storage) {
+      size_t len = rng() % 3 == 0 ? rng() % 2000 : rng() % 16;
+      for (size_t i = 0; i < len; ++i) a.push_back(static_cast<char>(rng() & 0xff));
+    }
+    std::vector<std::string_view> args(storage.begin(), storage.end());
+    std::string ours = "x", theirs = "x";
+    append_command(ours, args.data(), args.size());
+    append_command_hiredis(theirs, args.data(), args.size());
+    ASSERT_EQ(ours, theirs) << "round " << round;
+  }
 }
 
 }  // namespace

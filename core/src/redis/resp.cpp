@@ -3,6 +3,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include <charconv>
 #include <vector>
 
 #include "redkeeper/error.hpp"
@@ -57,27 +58,37 @@ std::optional<Reply> RespReader::next() {
 }
 
 void append_command(std::string& out, const std::string_view* args, size_t count) {
-  // Small commands (every primitive's) use stack arrays: no allocation besides hiredis' own buffer.
-  constexpr size_t kInline = 24;
-  const char* argv_inline[kInline];
-  size_t len_inline[kInline];
-  std::vector<const char*> argv_heap;
-  std::vector<size_t> len_heap;
-  const char** argv = argv_inline;
-  size_t* lens = len_inline;
-  if (count > kInline) {
-    argv_heap.resize(count);
-    len_heap.resize(count);
-    argv = argv_heap.data();
-    lens = len_heap.data();
+  // The same bytes as redisFormatCommandArgv (a unit test checks it), written straight into the
+  // caller's buffer: hiredis formats lengths with sprintf and mallocs per command, which was a
+  // quarter of the client's CPU at 150k ops/s.
+  size_t total = 16;
+  for (size_t i = 0; i < count; ++i) total += args[i].size() + 24;
+  out.reserve(out.size() + total);
+  char num[24];
+  auto put_len = [&](char tag, size_t n) {
+    out.push_back(tag);
+    auto res = std::to_chars(num, num + sizeof num, n);
+    out.append(num, static_cast<size_t>(res.ptr - num));
+    out.append("\r\n", 2);
+  };
+  put_len('*', count);
+  for (size_t i = 0; i < count; ++i) {
+    put_len('$', args[i].size());
+    out.append(args[i].data(), args[i].size());
+    out.append("\r\n", 2);
   }
+}
+
+void append_command_hiredis(std::string& out, const std::string_view* args, size_t count) {
+  std::vector<const char*> argv(count);
+  std::vector<size_t> lens(count);
   for (size_t i = 0; i < count; ++i) {
     // hiredis reads argvlen bytes from argv[i]; an empty view may carry a null data pointer.
     argv[i] = args[i].data() ? args[i].data() : "";
     lens[i] = args[i].size();
   }
   char* cmd = nullptr;
-  int len = redisFormatCommandArgv(&cmd, static_cast<int>(count), argv, lens);
+  int len = redisFormatCommandArgv(&cmd, static_cast<int>(count), argv.data(), lens.data());
   if (len < 0 || cmd == nullptr) throw Error(ErrorCode::Internal, "redis: out of memory formatting a command");
   out.append(cmd, static_cast<size_t>(len));
   redisFreeCommand(cmd);

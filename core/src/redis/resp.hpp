@@ -1,5 +1,6 @@
 // RESP on the wire through hiredis: a streaming reply reader (redisReader) and the command
-// formatter (redisFormatCommandArgv). The only files that include hiredis.
+// formatter (redisFormatCommandArgv, the reference for our allocation-free encoder). The only
+// files that include hiredis.
 #pragma once
 
 #include <cstddef>
@@ -28,6 +29,9 @@ class RespReader {
 };
 
 // Appends the RESP encoding of one command (argv) to `out`. Args are arbitrary bytes.
+// Allocation-free once `out` has capacity; byte-identical to hiredis' redisFormatCommandArgv.
 void append_command(std::string& out, const std::string_view* args, size_t count);
+// The same through hiredis' formatter: the reference append_command is tested against.
+void append_command_hiredis(std::string& out, const std::string_view* args, size_t count);
 
 }  // namespace redkeeper
