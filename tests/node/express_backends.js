@@ -1,0 +1,74 @@
+// Shared by the express_*.test.js suites: a memory:// backend (ManualClock) and a private
+// redis-server, each handing out clients with a fresh key prefix so tests never share counters.
+'use strict';
+
+const { connect, ManualClock } = require('../..');
+const { startRedis } = require('./helpers/redisServer');
+
+const START = 1700000000000;
+
+// backend.client() -> a new client (closed by backend.closeAll()); backend.clock is set on memory.
+function memoryBackend() {
+  const clients = [];
+  let n = 0;
+  return {
+    kind: 'memory',
+    clock: undefined,
+    async setup() {},
+    client(options = {}) {
+      this.clock = new ManualClock(START);
+      const c = connect('memory://', { clock: this.clock, prefix: `m${n++}`, ...options });
+      clients.push(c);
+      return c;
+    },
+    async closeAll() {
+      await Promise.all(clients.splice(0).map((c) => c.close()));
+    },
+    async teardown() {
+      await this.closeAll();
+    },
+  };
+}
+
+function redisBackend() {
+  const clients = [];
+  let n = 0;
+  return {
+    kind: 'redis',
+    clock: undefined,
+    server: undefined,
+    async setup() {
+      this.server = await startRedis();
+    },
+    client(options = {}) {
+      const c = connect(this.server.url, { prefix: `r${process.pid}x${n++}`, commandTimeoutMs: 5000, ...options });
+      clients.push(c);
+      return c;
+    },
+    async closeAll() {
+      await Promise.all(clients.splice(0).map((c) => c.close()));
+    },
+    async teardown() {
+      await this.closeAll();
+      if (this.server) await this.server.stop();
+    },
+  };
+}
+
+const BACKENDS = [
+  ['memory://', memoryBackend],
+  ['redis', redisBackend],
+];
+
+// Waits until `probe()` is truthy (post-response refunds settle after the response was sent).
+async function eventually(probe, timeoutMs = 3000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error('condition not reached in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+module.exports = { BACKENDS, START, eventually };
