@@ -87,7 +87,29 @@ LoopBridge::LoopBridge() : core_(std::make_shared<BridgeCore>()) {}
 
 LoopBridge::~LoopBridge() = default;
 
+namespace {
+
+// Interned once (GIL held): calling a method by a cached name object skips building a str per call.
+PyObject* method_name(const char* name) {
+  PyObject* interned = PyUnicode_InternFromString(name);
+  if (!interned) throw py::error_already_set();
+  return interned;  // kept for the life of the process, like CPython's own identifiers
+}
+
+// future.set_result(value) / future.set_exception(value). Returns false with the Python error set.
+bool settle_future(PyObject* future, PyObject* method, PyObject* value) {
+  PyObject* ret = PyObject_CallMethodObjArgs(future, method, value, nullptr);
+  if (!ret) return false;
+  Py_DECREF(ret);
+  return true;
+}
+
+}  // namespace
+
 size_t LoopBridge::drain() {
+  static PyObject* const kDone = method_name("done");
+  static PyObject* const kSetResult = method_name("set_result");
+  static PyObject* const kSetException = method_name("set_exception");
   auto batch = core_->take_batch();
   size_t settled = 0;
   for (auto& [id, outcome] : batch) {
@@ -96,14 +118,26 @@ size_t LoopBridge::drain() {
     Pending pending = std::move(it->second);
     pending_.erase(it);
     try {
-      // The awaiting task may have been cancelled (or timed out) meanwhile: nothing to deliver.
-      if (pending.future.attr("done")().cast<bool>()) continue;
+      PyObject* future = pending.future.ptr();
+      bool ok;
       if (auto* error = std::get_if<Error>(&outcome)) {
-        pending.future.attr("set_exception")(make_exception(*error));
+        ok = settle_future(future, kSetException, make_exception(*error).ptr());
       } else {
-        pending.future.attr("set_result")(to_python(outcome, pending.policy));
+        ok = settle_future(future, kSetResult, to_python(outcome, pending.policy).ptr());
       }
-      ++settled;
+      if (ok) {
+        ++settled;
+        continue;
+      }
+      // Settling fails when the awaiting task was cancelled (or timed out) meanwhile: nothing to
+      // deliver then. Asking done() only on failure keeps the common path at one call per op.
+      py::error_already_set failure;
+      PyObject* done = PyObject_CallMethodObjArgs(future, kDone, nullptr);
+      const int is_done = done ? PyObject_IsTrue(done) : -1;
+      Py_XDECREF(done);
+      if (is_done == 1) continue;
+      if (is_done < 0) PyErr_Clear();
+      throw std::move(failure);
     } catch (py::error_already_set& e) {
       // One bad future must not strand the rest of the batch.
       e.discard_as_unraisable("redkeeper: settling an asyncio future");
