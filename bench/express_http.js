@@ -1,7 +1,8 @@
 // HTTP benchmark of the same small Express app with (a) no limiter, (b) express-rate-limit +
 // rate-limit-redis (node-redis client), (c) redkeeper's rateLimit on the same redis-server, and
 // (d) redkeeper on memory:// for reference. Each app runs in its own child process; autocannon
-// loads it from this process. Prints requests/s, p99 latency and the ratios.
+// loads it from this process. Prints requests/s, p99 latency and the ratios, and, steadier on a
+// busy machine, the CPU time the app process and redis-server spent per request.
 //
 //   node bench/express_http.js [--duration 5] [--connections 50] [--rounds 2]
 'use strict';
@@ -58,7 +59,10 @@ async function serve(variant, redisUrl) {
   app.get('/', (req, res) => res.send('ok'));
   const server = app.listen(0, '127.0.0.1', () => process.send({ port: server.address().port }));
   process.on('message', async (m) => {
-    if (m === 'stop') {
+    if (m === 'cpu') {
+      const u = process.cpuUsage();
+      process.send({ cpuUs: u.user + u.system });
+    } else if (m === 'stop') {
       server.close();
       await close();
       process.exit(0);
@@ -76,6 +80,19 @@ function startServer(variant, redisUrl) {
     child.once('message', (m) => resolve({ child, port: m.port }));
     child.once('exit', (code) => reject(new Error(`${variant} server exited with ${code}`)));
   });
+}
+
+function serverCpuUs({ child }) {
+  return new Promise((resolve) => {
+    child.once('message', (m) => resolve(m.cpuUs));
+    child.send('cpu');
+  });
+}
+
+async function redisCpuUs(redis) {
+  const info = await redis.call(['INFO', 'cpu']);
+  const field = (name) => Number(new RegExp(`${name}:([0-9.]+)`).exec(info)[1]);
+  return (field('used_cpu_user') + field('used_cpu_sys')) * 1e6;
 }
 
 function stopServer({ child }) {
@@ -115,9 +132,16 @@ async function main() {
         const server = await startServer(variant, redis.url);
         try {
           await load(server.port, 1, connections); // warm-up: JIT, connections, script cache
+          const cpu0 = await serverCpuUs(server);
+          const redis0 = await redisCpuUs(redis);
           const r = await load(server.port, seconds, connections);
+          r.appCpuUs = ((await serverCpuUs(server)) - cpu0) / r.total;
+          r.redisCpuUs = ((await redisCpuUs(redis)) - redis0) / r.total;
           samples[variant].push(r);
-          console.log(`  round ${round + 1} ${LABELS[variant].padEnd(40)} ${r.rps.toFixed(0).padStart(7)} req/s  p99 ${r.p99} ms`);
+          console.log(
+            `  round ${round + 1} ${LABELS[variant].padEnd(40)} ${r.rps.toFixed(0).padStart(7)} req/s  p99 ${String(r.p99).padStart(4)} ms` +
+              `  cpu/req: app ${r.appCpuUs.toFixed(1)} us, redis ${r.redisCpuUs.toFixed(1)} us`,
+          );
         } finally {
           await stopServer(server);
         }
@@ -128,18 +152,22 @@ async function main() {
   }
   const summary = {};
   for (const v of VARIANTS) {
-    summary[v] = { rps: median(samples[v].map((s) => s.rps)), p99: median(samples[v].map((s) => s.p99)) };
+    const m = (f) => median(samples[v].map(f));
+    summary[v] = { rps: m((s) => s.rps), p99: m((s) => s.p99), app: m((s) => s.appCpuUs), redis: m((s) => s.redisCpuUs) };
   }
   console.log('\nmedian over rounds:');
   for (const v of VARIANTS) {
-    console.log(`  ${LABELS[v].padEnd(40)} ${summary[v].rps.toFixed(0).padStart(7)} req/s  p99 ${summary[v].p99} ms`);
+    const x = summary[v];
+    console.log(`  ${LABELS[v].padEnd(40)} ${x.rps.toFixed(0).padStart(7)} req/s  p99 ${String(x.p99).padStart(4)} ms  cpu/req: app ${x.app.toFixed(1)} us, redis ${x.redis.toFixed(1)} us`);
   }
   const ours = summary['redkeeper-redis'];
+  console.log(`  (app CPU over no limiter, memory://: ${(summary['redkeeper-memory'].app - summary.none.app).toFixed(1)} us/request)`);
   const peer = summary['erl-redis'];
   const none = summary.none;
   console.log('\nratios:');
   console.log(`  redkeeper / express-rate-limit (redis)  throughput x${(ours.rps / peer.rps).toFixed(2)}, p99 ${ours.p99} vs ${peer.p99} ms`);
   console.log(`  redkeeper (redis) vs no limiter         throughput ${((ours.rps / none.rps) * 100).toFixed(1)}% (overhead ${((1 - ours.rps / none.rps) * 100).toFixed(1)}%), p99 ${ours.p99} vs ${none.p99} ms`);
+  console.log(`  limiter CPU per request in the app (over no limiter): redkeeper ${(ours.app - none.app).toFixed(1)} us, express-rate-limit ${(peer.app - none.app).toFixed(1)} us; in redis-server: ${ours.redis.toFixed(1)} vs ${peer.redis.toFixed(1)} us`);
   const mem = summary['redkeeper-memory'];
   console.log(`  redkeeper (memory://) vs no limiter     throughput ${((mem.rps / none.rps) * 100).toFixed(1)}% (overhead ${((1 - mem.rps / none.rps) * 100).toFixed(1)}%), p99 ${mem.p99} vs ${none.p99} ms`);
 }

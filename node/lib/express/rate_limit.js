@@ -7,7 +7,7 @@ const { Client } = require('../client');
 const opts = require('../options');
 const { byIp, isPromise } = require('./keys');
 const { checkSubnet } = require('./ip');
-const { setRateLimitHeaders } = require('./headers');
+const { setRateLimitHeaders, policyOf } = require('./headers');
 const { hitAll, refundAll, supportsLocalBlockCache } = require('./engine');
 
 const DRAFTS = ['draft-6', 'draft-7', 'draft-8'];
@@ -212,12 +212,7 @@ function parseOptions(options) {
     requestPropertyName,
     passOnStoreError: bool(o.passOnStoreError, 'passOnStoreError', false),
     logger: o.logger || console,
-    headers: {
-      standard,
-      legacy,
-      standardOptions: standard ? { standard } : undefined,
-      legacyOptions: { standard: false, legacy: true },
-    },
+    headers: { standard, legacy },
   };
 }
 
@@ -226,21 +221,41 @@ function settle(value, then) {
   return isPromise(value) ? value.then(then) : then(value);
 }
 
+const kName = Symbol('name');
+const kResult = Symbol('result');
+const kLimits = Symbol('limits');
+
 // express-rate-limit's request info, with our numbers: a rejected request consumed nothing, so
-// `used` is what the window holds; `resetTime` is when the allowance is whole again.
-function info(result, key, nowMs, name) {
-  const used = result.limit - result.remaining;
-  const out = {
-    limit: result.limit,
-    used,
-    remaining: result.remaining,
-    resetTime: new Date(nowMs + result.resetAfterMs),
-    key,
-  };
-  Object.defineProperty(out, 'current', { value: used, enumerable: false });
-  Object.defineProperty(out, 'name', { value: name, enumerable: false });
-  Object.defineProperty(out, 'result', { value: result, enumerable: false });
-  return out;
+// `used` is what the window holds; `resetTime` is when the allowance is whole again. The extras
+// sit behind getters, so JSON and Object.keys show express-rate-limit's fields only.
+class RateLimitInfo {
+  constructor(result, key, nowMs, name) {
+    this.limit = result.limit;
+    this.used = result.limit - result.remaining;
+    this.remaining = result.remaining;
+    this.resetTime = new Date(nowMs + result.resetAfterMs);
+    this.key = key;
+    this[kName] = name;
+    this[kResult] = result;
+    this[kLimits] = undefined;
+  }
+
+  // express-rate-limit's deprecated alias of `used`.
+  get current() {
+    return this.used;
+  }
+
+  get name() {
+    return this[kName];
+  }
+
+  get result() {
+    return this[kResult];
+  }
+
+  get limits() {
+    return this[kLimits];
+  }
 }
 
 function isStoreError(err) {
@@ -263,6 +278,7 @@ function rateLimit(options) {
   const cfg = parseOptions(options);
   const { client, specs } = cfg;
   const limiters = specs.map((s) => makeLimiter(client, s));
+  const policies = specs.map((s) => policyOf(s.name, s.limit, s.windowMs));
   const single = specs.length === 1;
   const refunds = cfg.skipFailedRequests || cfg.skipSuccessfulRequests;
 
@@ -300,11 +316,11 @@ function rateLimit(options) {
 
   const decide = (req, res, next, checks, outcome) => {
     const nowMs = Date.now();
-    const picked = outcome.results.map((result, i) => ({ result, key: checks[i].key }));
+    const picked = outcome.results.map((result, i) => ({ result, key: checks[i].key, policy: policies[i] }));
     const deciding = outcome.deciding;
-    const infos = picked.map((p, i) => info(p.result, p.key, nowMs, specs[i].name));
+    const infos = picked.map((p, i) => new RateLimitInfo(p.result, p.key, nowMs, specs[i].name));
     const reqInfo = infos[deciding];
-    if (!single) Object.defineProperty(reqInfo, 'limits', { value: infos, enumerable: false });
+    if (!single) reqInfo[kLimits] = infos;
     req[cfg.requestPropertyName] = reqInfo;
 
     let retryAfterMs;
@@ -312,7 +328,7 @@ function rateLimit(options) {
       retryAfterMs = 0;
       for (const p of picked) if (!p.result.allowed && p.result.retryAfterMs > retryAfterMs) retryAfterMs = p.result.retryAfterMs;
     }
-    if (cfg.headers.standard || cfg.headers.legacy) setRateLimitHeaders(res, cfg.headers, picked, deciding, retryAfterMs);
+    if (cfg.headers.standard || cfg.headers.legacy) setRateLimitHeaders(res, cfg.headers, picked, deciding, retryAfterMs, nowMs);
     if (!outcome.allowed) return handler(req, res, next, optionsUsed);
     if (refunds) {
       let resetTime = Infinity;
