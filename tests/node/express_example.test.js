@@ -94,3 +94,13 @@ test('node examples/express_app.js serves on PORT and exits on SIGTERM', async (
   }
   expect(await exited).toBe(0);
 }, 20000);
+
+test("'redkeeper/express' resolves through the package exports, from CommonJS and ESM", () => {
+  const { spawnSync } = require('child_process');
+  const root = path.join(__dirname, '..', '..');
+  const cjs = spawnSync(process.execPath, ['-e', "const e = require('redkeeper/express'); console.log(Object.keys(e).sort().join(','))"], { cwd: root, encoding: 'utf8' });
+  expect(cjs.stderr).toBe('');
+  expect(cjs.stdout.trim()).toBe('RedkeeperStore,byIp,byRoute,byUser,combine,ipKey,rateLimit');
+  const esm = spawnSync(process.execPath, ['--input-type=module', '-e', "import { rateLimit, RedkeeperStore } from 'redkeeper/express'; console.log(typeof rateLimit, typeof RedkeeperStore)"], { cwd: root, encoding: 'utf8' });
+  expect(esm.stdout.trim()).toBe('function function');
+});

@@ -333,6 +333,31 @@ describe.each(BACKENDS)('rateLimit on %s', (label, makeBackend) => {
       await request(app).get('/').expect(500);
     });
 
+    test('Buffer keys work; keys longer than the core takes are hashed, other types are errors', async () => {
+      const keys = [];
+      const app = appWith(
+        rateLimit({
+          client: backend.client(),
+          limit: 1,
+          keyGenerator: (req) => {
+            const k = req.query.kind === 'buf' ? Buffer.from([0, 1, 2]) : req.query.kind === 'long' ? 'x'.repeat(5000) : req.query.kind === 'obj' ? {} : 'plain';
+            return k;
+          },
+        }),
+        (req, res) => {
+          keys.push(req.rateLimit.key);
+          res.send('ok');
+        },
+      );
+      await request(app).get('/?kind=buf').expect(200);
+      await request(app).get('/?kind=buf').expect(429);
+      await request(app).get('/?kind=long').expect(200);
+      await request(app).get('/?kind=long').expect(429);
+      await request(app).get('/?kind=obj').expect(500);
+      expect(Buffer.isBuffer(keys[0])).toBe(true);
+      expect(keys[1]).toMatch(/^sha256:/);
+    });
+
     test('resetKey forgets a key on every limit of the middleware', async () => {
       const mw = rateLimit({ client: backend.client(), limit: 1, keyGenerator: () => 'k' });
       const app = appWith(mw);

@@ -266,6 +266,7 @@ function isStoreError(err) {
 function fitKey(key) {
   if (typeof key !== 'string') {
     if (typeof key === 'number') return String(key);
+    if (key instanceof Uint8Array && key.length > 0 && key.length <= 1024) return key;
     throw invalidArgument('keyGenerator', `must return a string, got ${opts.describe(key)}`);
   }
   if (key.length > 256 && Buffer.byteLength(key) > 1024) {
