@@ -62,12 +62,17 @@ void register_errors(py::module_& m) {
 
   slot(ErrorCode::Connection) =
       new_class("redkeeper.ConnectionError", "The store is unreachable or the connection was lost.",
-                base_of(g_base), error_code_name(ErrorCode::Connection));
+                // Also the builtin, so `except ConnectionError` written for redis-py keeps working.
+                py::make_tuple(py::reinterpret_borrow<py::object>(g_base),
+                               py::reinterpret_borrow<py::object>(PyExc_ConnectionError)),
+                error_code_name(ErrorCode::Connection));
   add("ConnectionError", slot(ErrorCode::Connection));
 
   slot(ErrorCode::Timeout) =
       new_class("redkeeper.TimeoutError", "The op's deadline passed before the store answered.",
-                base_of(g_base), error_code_name(ErrorCode::Timeout));
+                py::make_tuple(py::reinterpret_borrow<py::object>(g_base),
+                               py::reinterpret_borrow<py::object>(PyExc_TimeoutError)),
+                error_code_name(ErrorCode::Timeout));
   add("TimeoutError", slot(ErrorCode::Timeout));
 
   slot(ErrorCode::QueueFull) = new_class(
