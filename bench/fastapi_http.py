@@ -196,8 +196,15 @@ def run_httpx(port: int, seconds: float, connections: int) -> Tuple[float, float
     return len(latencies) / seconds, latencies[int(len(latencies) * 0.99) - 1], bad
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process, every thread included (Linux /proc)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def measure(variant: str, redis: RedisServer, seconds: float, connections: int,
-            load: str) -> Tuple[float, float, int]:
+            load: str) -> Tuple[float, float, int, float]:
     redis.flush()
     port = free_port()
     server = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--serve", variant,
@@ -206,7 +213,11 @@ def measure(variant: str, redis: RedisServer, seconds: float, connections: int,
         wait_http(port)
         runner = run_wrk if load == "wrk" else run_httpx
         runner(port, 1, connections)  # warm-up: connections, scripts, caches
-        return runner(port, seconds, connections)
+        cpu0 = cpu_seconds(server.pid)
+        rps, p99, bad = runner(port, seconds, connections)
+        # CPU per request is far less sensitive than req/s to other load on the machine.
+        cpu_us = (cpu_seconds(server.pid) - cpu0) / max(1.0, rps * seconds) * 1e6
+        return rps, p99, bad, cpu_us
     finally:
         server.terminate()
         server.wait(timeout=10)
@@ -229,36 +240,39 @@ def main() -> None:
     if load == "auto":
         load = "wrk" if shutil.which("wrk") else "httpx"
     redis = RedisServer()
-    results: Dict[str, List[Tuple[float, float, int]]] = {v: [] for v in VARIANTS}
+    results: Dict[str, List[Tuple[float, float, int, float]]] = {v: [] for v in VARIANTS}
     try:
         for round_no in range(args.rounds):
             # Interleaved, so background noise on the machine hits every variant alike.
             for variant in VARIANTS:
-                rps, p99, bad = measure(variant, redis, args.duration, args.connections, load)
-                results[variant].append((rps, p99, bad))
+                rps, p99, bad, cpu_us = measure(variant, redis, args.duration, args.connections, load)
+                results[variant].append((rps, p99, bad, cpu_us))
                 print(f"round {round_no + 1} {variant:13s} {rps:9.0f} req/s  p99 {p99:7.2f} ms"
+                      f"  server CPU {cpu_us:6.0f} us/req"
                       + (f"  non-200: {bad}" if bad else ""), flush=True)
     finally:
         redis.stop()
 
-    med: Dict[str, Tuple[float, float]] = {
-        v: (statistics.median(r[0] for r in rs), statistics.median(r[1] for r in rs))
+    med: Dict[str, Tuple[float, float, float]] = {
+        v: (statistics.median(r[0] for r in rs), statistics.median(r[1] for r in rs),
+            statistics.median(r[3] for r in rs))
         for v, rs in results.items()}
     print(f"\nFastAPI under uvicorn (1 worker), {load} -c{args.connections}, {args.duration:g}s x "
           f"{args.rounds} rounds, median; limit {HUGE} on one key, redis-server on loopback")
-    print(f"{'variant':28s} {'req/s':>9s} {'p99 ms':>8s}")
+    print(f"{'variant':28s} {'req/s':>9s} {'p99 ms':>8s} {'CPU us/req':>11s}")
     labels = {"none": "no limiter", "slowapi": "slowapi (Redis storage)",
               "redkeeper": "redkeeper rate_limit dep", "redkeeper-mw": "redkeeper middleware"}
     for v in VARIANTS:
-        print(f"{labels[v]:28s} {med[v][0]:9.0f} {med[v][1]:8.2f}")
-    base_rps, base_p99 = med["none"]
-    peer_rps, peer_p99 = med["slowapi"]
+        print(f"{labels[v]:28s} {med[v][0]:9.0f} {med[v][1]:8.2f} {med[v][2]:11.0f}")
+    base_rps, base_p99, base_cpu = med["none"]
+    peer_rps, peer_p99, peer_cpu = med["slowapi"]
     for v in ("redkeeper", "redkeeper-mw"):
-        rps, p99 = med[v]
-        print(f"{labels[v]}: {rps / peer_rps:.2f}x slowapi req/s, p99 {p99 / peer_p99:.2f}x slowapi; "
-              f"overhead vs no limiter: {100 * (1 - rps / base_rps):.1f}% req/s, "
-              f"p99 {p99 / base_p99:.2f}x")
-    if any(bad for rs in results.values() for _, _, bad in rs):
+        rps, p99, cpu = med[v]
+        print(f"{labels[v]}: {rps / peer_rps:.2f}x slowapi req/s, p99 {p99 / peer_p99:.2f}x, "
+              f"CPU/req {cpu / peer_cpu:.2f}x slowapi; over no limiter: "
+              f"{100 * (1 - rps / base_rps):.1f}% fewer req/s, p99 {p99 / base_p99:.2f}x, "
+              f"+{cpu - base_cpu:.0f} us CPU/req")
+    if any(r[2] for rs in results.values() for r in rs):
         print("warning: some requests did not answer 200 (see the rounds above)")
 
 
