@@ -9,7 +9,6 @@
 'use strict';
 
 const { execFile } = require('child_process');
-const crypto = require('crypto');
 const fs = require('fs');
 const path = require('path');
 const Redis = require('ioredis');
@@ -115,29 +114,52 @@ async function ceilingOnce(server, clients, requests, script, argv) {
   return { opsPerS: Number(m[1]), serverCpuUs: server0 === undefined ? undefined : ((server1 - server0) * 1000) / requests };
 }
 
-// redkeeper's own fixed_window script, assembled the way core/CMakeLists.txt embeds it (from the
-// working tree, else from git HEAD when the addon was built from a clean checkout); used for a second
-// ceiling only when Redis confirms the addon runs exactly this text (same SHA-1).
-async function redkeeperScript(server) {
-  const root = path.join(__dirname, '..');
-  const parts = ['common.lua', 'fixed_window.lua', 'ops.lua'].map((f) => `core/src/limiter/scripts/${f}`);
-  const sources = [() => parts.map((p) => fs.readFileSync(path.join(root, p), 'utf8')).join('')];
-  sources.push(async () => (await Promise.all(parts.map((p) => run('git', ['-C', root, 'show', `HEAD:${p}`])))).join(''));
-  for (const source of sources) {
-    let text;
-    try {
-      text = await source();
-    } catch (_) {
-      continue;
+// Inverse of Redis' sdscatrepr (how MONITOR prints arguments).
+function unescapeMonitor(str) {
+  const simple = { n: 0x0a, r: 0x0d, t: 0x09, a: 0x07, b: 0x08, '"': 0x22, '\\': 0x5c };
+  const out = [];
+  for (let i = 0; i < str.length; i++) {
+    if (str[i] !== '\\') {
+      out.push(str.charCodeAt(i));
+    } else if (str[i + 1] === 'x') {
+      out.push(parseInt(str.slice(i + 2, i + 4), 16));
+      i += 3;
+    } else {
+      out.push(simple[str[i + 1]]);
+      i += 1;
     }
-    const sha = crypto.createHash('sha1').update(text).digest('hex');
-    const [exists] = await server.call(['SCRIPT', 'EXISTS', sha]);
-    if (exists !== 1) continue;
-    const file = path.join(server.dir, 'redkeeper_fixed_window.lua');
-    fs.writeFileSync(file, text);
-    return file;
   }
-  return null;
+  return Buffer.from(out);
+}
+
+// The exact script and ARGV redkeeper sends for a fixed_window hit, whatever the addon was built
+// from: flush the script cache and watch with MONITOR while one hit runs (EVALSHA -> NOSCRIPT ->
+// EVAL <source>). Written to a file for redis_ceiling.sh; null if it cannot be captured.
+async function captureOwnScript(server, limiter) {
+  await server.call(['SCRIPT', 'FLUSH']);
+  const net = require('net');
+  const mon = net.connect({ host: '127.0.0.1', port: server.port });
+  let text = '';
+  mon.setEncoding('latin1');
+  mon.on('data', (d) => (text += d));
+  mon.write('*1\r\n$7\r\nMONITOR\r\n');
+  while (!text.startsWith('+OK')) await new Promise((r) => setTimeout(r, 5));
+  await limiter.hit('capture');
+  const deadline = Date.now() + 2000;
+  let line;
+  while (!(line = text.split('\n').find((l) => l.includes('"EVAL"'))) && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  mon.destroy();
+  if (!line) return null;
+  const tokens = [...line.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((m) => unescapeMonitor(m[1]));
+  const evalAt = tokens.findIndex((t) => t.toString('latin1') === 'EVAL');
+  const source = tokens[evalAt + 1];
+  const numKeys = Number(tokens[evalAt + 2].toString());
+  const argv = tokens.slice(evalAt + 3 + numKeys).map((t) => t.toString('latin1'));
+  const file = path.join(server.dir, 'redkeeper_fixed_window.lua');
+  fs.writeFileSync(file, source);
+  return { file, argv };
 }
 
 function fmt(n) {
@@ -167,11 +189,10 @@ async function main() {
   for (const [, op] of contenders) {
     await Promise.all(keys.map((k) => op(k)));
   }
-  const ownScript = await redkeeperScript(server);
+  const ownScript = await captureOwnScript(server, ours);
   const ceilings = [['ceiling: redis-benchmark EVALSHA fixed_window_ceiling.lua', null, null]];
   if (ownScript) {
-    ceilings.push(['ceiling: redis-benchmark EVALSHA redkeeper fixed_window script', ownScript,
-      ['hit', '', String(LIMIT), String(WINDOW_S * 1000), '0', '1', '1']]);
+    ceilings.push(['ceiling: redis-benchmark EVALSHA redkeeper fixed_window script', ownScript.file, ownScript.argv]);
   }
   // Size the ceiling runs to about SECONDS each.
   const probe = await ceilingOnce(server, 1, 50000, null, null);
@@ -247,7 +268,7 @@ async function main() {
     const verdict = r.target === undefined ? '' : `   (target >= ${r.target}${r.value >= r.target ? ', met' : ', MISSED'})`;
     console.log(`${r.label}: ${r.value.toFixed(2)}${verdict}`);
   }
-  if (!ownScript) console.log('(the addon runs a different limiter script than core/src/limiter/scripts: own-script ceiling skipped)');
+  if (!ownScript) console.log('(could not capture the script redkeeper sends: own-script ceiling skipped)');
 }
 
 main().catch((err) => {
