@@ -17,7 +17,10 @@ namespace redkeeper {
 namespace limiter_lua {
 // Defined in the build dir's limiter_lua.cpp, generated from scripts/*.lua by core/CMakeLists.txt.
 extern const char common[];
+extern const char helpers[];
 extern const char ops[];
+extern const char multi_prelude[];
+extern const char multi[];
 extern const char fixed_window[];
 extern const char sliding_window[];
 extern const char sliding_log[];
@@ -29,10 +32,10 @@ namespace {
 
 std::string to_dec(int64_t v) { return std::to_string(v); }
 
-// Errors that mean "the store cannot answer right now" (the failure policy applies), as opposed to
-// bad input, a closed client, a malformed reply or a bug in a script (always surfaced). Redis
-// error replies that report a transient server state count as unavailability too.
-bool store_unavailable(const Error& error) {
+}  // namespace
+
+// Redis error replies that report a transient server state count as unavailability too.
+bool RedisLimiter::store_unavailable(const Error& error) {
   switch (error.code()) {
     case ErrorCode::Connection:
     case ErrorCode::Timeout:
@@ -53,6 +56,8 @@ bool store_unavailable(const Error& error) {
       return false;
   }
 }
+
+namespace {
 
 // The policy's answer when the store cannot answer, or nullopt to deliver the error.
 std::optional<LimitResult> policy_result(FailurePolicy policy, int64_t limit) {
@@ -99,7 +104,7 @@ const Script& RedisLimiter::script_for(Algorithm algorithm) {
   // Built once; Script is immutable and shares its source, so concurrent use is safe.
   static const std::array<Script, 5> scripts = [] {
     auto make = [](const char* body) {
-      return Script(std::string(limiter_lua::common) + body + limiter_lua::ops);
+      return Script(std::string(limiter_lua::common) + limiter_lua::helpers + body + limiter_lua::ops);
     };
     return std::array<Script, 5>{make(limiter_lua::fixed_window), make(limiter_lua::sliding_window),
                                  make(limiter_lua::sliding_log), make(limiter_lua::token_bucket),
@@ -115,6 +120,32 @@ const Script& RedisLimiter::script_for(Algorithm algorithm) {
   throw invalid_argument("algorithm", "unknown algorithm");
 }
 
+const Script& RedisLimiter::multi_script() {
+  static const Script script = [] {
+    // Each algorithm's functions in a table of their own; the upvalues they share (K_STATE, L,
+    // W, ...) are pointed at one check at a time by multi.lua.
+    std::string source = std::string(limiter_lua::multi_prelude) + limiter_lua::helpers;
+    const std::pair<const char*, const char*> algorithms[] = {
+        {"fixed_window", limiter_lua::fixed_window}, {"sliding_window", limiter_lua::sliding_window},
+        {"sliding_log", limiter_lua::sliding_log},   {"token_bucket", limiter_lua::token_bucket},
+        {"gcra", limiter_lua::gcra}};
+    for (const auto& [name, body] : algorithms) {
+      source.append("ALGORITHMS['").append(name).append("'] = (function()\nlocal A = {}\n");
+      source.append(body).append("\nreturn A\nend)()\n");
+    }
+    return Script(source + limiter_lua::multi);
+  }();
+  return script;
+}
+
+int64_t RedisLimiter::ttl_pad_ms(const ClientOptions& options) {
+  if (options.clock && options.clock->is_manual()) {
+    return kManualClockTtlPadMs;  // test time jumps; real time between ops must not expire keys
+  }
+  if (options.clock) return options.command_timeout_ms + 1;  // `now` was read before the op waited in the queue
+  return 1;  // the server's expiry clock may trail TIME by under a millisecond
+}
+
 RedisLimiter::RedisLimiter(LimiterConfig config, std::shared_ptr<RedisEngine> engine,
                            const ClientOptions& options)
     : Limiter(std::move(config)),
@@ -124,15 +155,8 @@ RedisLimiter::RedisLimiter(LimiterConfig config, std::shared_ptr<RedisEngine> en
       clock_(options.clock),
       limit_arg_(to_dec(config_.limit)),
       window_arg_(to_dec(config_.window_ms)),
-      block_arg_(to_dec(config_.block_duration_ms)) {
-  int64_t pad_ms = 1;  // the server's expiry clock may trail TIME by under a millisecond
-  if (clock_ && clock_->is_manual()) {
-    pad_ms = kManualClockTtlPadMs;  // test time jumps; real time between ops must not expire keys
-  } else if (clock_) {
-    pad_ms = options.command_timeout_ms + 1;  // `now` was read before the op waited in the queue
-  }
-  pad_arg_ = to_dec(pad_ms);
-}
+      block_arg_(to_dec(config_.block_duration_ms)),
+      pad_arg_(to_dec(ttl_pad_ms(options))) {}
 
 template <class T, class Convert>
 void RedisLimiter::run(Op op, std::string_view id, int64_t n, Callback<T> done, Convert convert) {
@@ -184,7 +208,7 @@ struct ToLimitResult {
   FailurePolicy on_error;
   Result<LimitResult> operator()(const Reply& reply) const { return to_limit_result(reply, limit); }
   Result<LimitResult> operator()(const Error& error) const {
-    if (store_unavailable(error)) {
+    if (RedisLimiter::store_unavailable(error)) {
       if (auto answer = policy_result(on_error, limit)) return *answer;
     }
     return error;

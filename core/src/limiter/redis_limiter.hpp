@@ -26,8 +26,17 @@ class RedisLimiter final : public Limiter {
   void refund(std::string_view key, int64_t amount, Callback<LimitResult> done) override;
   void block(std::string_view key, int64_t duration_ms, Callback<LimitResult> done) override;
 
-  // The full script source for an algorithm (prelude + algorithm + ops), for tests and tooling.
+  // The full script source for an algorithm (prelude + helpers + algorithm + ops), for tests and
+  // tooling.
   static const Script& script_for(Algorithm algorithm);
+  // Client::hit_many's script: every algorithm, several checks in one atomic call (multi.lua).
+  static const Script& multi_script();
+  // The TTL slack for a client with these options (see kManualClockTtlPadMs).
+  static int64_t ttl_pad_ms(const ClientOptions& options);
+  // True when `error` means the store cannot answer now (the failure policy applies), as opposed
+  // to bad input, a closed client, a malformed reply or a script bug (always surfaced).
+  static bool store_unavailable(const Error& error);
+  const std::shared_ptr<RedisEngine>& engine() const { return engine_; }
   // TTL slack added to every key (see scripts/common.lua): 1 ms against the server's TIME, the
   // command timeout for a real-time injected clock, kManualClockTtlPadMs for a ManualClock.
   static constexpr int64_t kManualClockTtlPadMs = 60'000;

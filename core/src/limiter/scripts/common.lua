@@ -1,5 +1,5 @@
--- redkeeper limiter on Redis, shared prelude (prepended to every algorithm's script): arguments,
--- the op's time, exact integer division and the string-encoded state store.
+-- redkeeper limiter on Redis, the single-op prelude (prepended to every algorithm's script, then
+-- helpers.lua): the op's arguments and time, and the algorithm's table A.
 -- KEYS[1] state key `{prefix}:limiter:{name}:{<id>}`, KEYS[2] block marker (`...:block`, same slot).
 -- ARGV: op (hit|peek|refund|block|reset), now_ms ('' = the server's TIME), limit, window_ms,
 --       block_duration_ms, n (hit: cost, refund: amount, block: duration_ms), ttl_pad_ms.
@@ -23,44 +23,5 @@ local N = tonumber(ARGV[6])
 -- reads as the empty one, so late expiry changes no answer; early expiry would).
 local PAD = tonumber(ARGV[7])
 local CAP = L * W
-
--- floor(a / b) for b > 0, exact for |a|, |b| < 2^53 (math.floor(a / b) alone can round up).
-local function idiv(a, b)
-  local q = math.floor(a / b)
-  if q * b > a then q = q - 1 elseif (q + 1) * b <= a then q = q + 1 end
-  return q
-end
-local function cdiv(a, b) return -idiv(-a, b) end
-local function fmt(x) return string.format('%d', x) end
-
--- String state `<tag>:<f1>:<f2>...`: the fields when the key holds this algorithm's state, else nil
--- (absent, or another algorithm's state under the same limiter name: that starts afresh).
-local function string_load(tag, nfields)
-  local v = redis.pcall('GET', K_STATE)
-  if type(v) ~= 'string' then return nil end
-  local s, i = {}, 0
-  for x in string.gmatch(v, '[^:]+') do
-    if i == 0 then
-      if x ~= tag then return nil end
-    else
-      s[i] = tonumber(x)
-      if s[i] == nil then return nil end
-    end
-    i = i + 1
-  end
-  if i ~= nfields + 1 then return nil end
-  return s
-end
-
--- Stores the state until the allowance is full again (`ttl_ms`), or deletes it when it already is.
-local function string_save(tag, s, ttl_ms)
-  if ttl_ms <= 0 then
-    redis.call('DEL', K_STATE)
-    return
-  end
-  local parts = {tag}
-  for i = 1, #s do parts[i + 1] = fmt(s[i]) end
-  redis.call('SET', K_STATE, table.concat(parts, ':'), 'PX', fmt(ttl_ms + PAD))
-end
 
 local A = {}

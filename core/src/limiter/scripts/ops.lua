@@ -1,15 +1,5 @@
 -- redkeeper limiter on Redis, the ops (appended after the algorithm): hit, peek, refund, block,
 -- reset on top of the algorithm's A.load/empty/available/wait/full_after/consume/give_back/save.
--- The block marker holds `blocked_until` (ms) and expires with it.
-
-local function blocked_until()
-  local v = redis.call('GET', K_BLOCK)
-  if v then return tonumber(v) or 0 end
-  return 0
-end
-
-local function blocked_reply(left_ms) return {0, 0, left_ms, left_ms} end
-
 -- What a hit of cost 1 would see now.
 local function observe(s)
   local w = A.wait(s, 1)
@@ -30,8 +20,7 @@ if OP == 'hit' then
   end
   if BD > 0 then
     -- A rejection starts the block; nothing is consumed.
-    redis.call('SET', K_BLOCK, fmt(NOW + BD), 'PX', fmt(BD + PAD))
-    return blocked_reply(BD)
+    return start_block(BD)
   end
   return {0, A.available(s), A.full_after(s), w}
 elseif OP == 'peek' then
@@ -52,8 +41,7 @@ elseif OP == 'refund' then
   return observe(s)
 elseif OP == 'block' then
   -- Replaces any earlier block; the counters are kept.
-  redis.call('SET', K_BLOCK, fmt(NOW + N), 'PX', fmt(N + PAD))
-  return blocked_reply(N)
+  return start_block(N)
 elseif OP == 'reset' then
   redis.call('DEL', K_STATE, K_BLOCK)
   return 1
