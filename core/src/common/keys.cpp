@@ -1,7 +1,9 @@
-// Key layout and the Redis Cluster slot function (table-driven CRC16, computed once at start-up).
+// Key layout, the Redis Cluster slot function (table-driven CRC16, built at compile time) and the
+// in-process hash the memory store uses instead of CRC16.
 #include "common/keys.hpp"
 
 #include <array>
+#include <cstring>
 
 namespace redkeeper {
 
@@ -20,6 +22,25 @@ constexpr std::array<uint16_t, 256> make_crc16_table() {
 }
 
 constexpr std::array<uint16_t, 256> kCrc16Table = make_crc16_table();
+
+// wyhash (public domain, Wang Yi): multiply-fold mixing of 16 bytes per step.
+constexpr uint64_t kWySecret0 = 0x2d358dccaa6c78a5ull;
+constexpr uint64_t kWySecret1 = 0x8bb84b93962eacc9ull;
+
+inline uint64_t wymix(uint64_t a, uint64_t b) {
+  const unsigned __int128 r = static_cast<unsigned __int128>(a) * b;
+  return static_cast<uint64_t>(r) ^ static_cast<uint64_t>(r >> 64);
+}
+inline uint64_t read64(const unsigned char* p) {
+  uint64_t v;
+  std::memcpy(&v, p, 8);
+  return v;
+}
+inline uint64_t read32(const unsigned char* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
 
 }  // namespace
 
@@ -54,6 +75,34 @@ uint16_t crc16_xmodem(std::string_view data) {
 
 uint16_t key_slot(std::string_view key) {
   return static_cast<uint16_t>(crc16_xmodem(hash_tag(key)) & 0x3fff);
+}
+
+uint64_t hash_bytes(std::string_view data, uint64_t seed) {
+  const auto* p = reinterpret_cast<const unsigned char*>(data.data());
+  const size_t len = data.size();
+  seed ^= wymix(seed ^ kWySecret0, kWySecret1);
+  uint64_t a = 0;
+  uint64_t b = 0;
+  if (len <= 16) {
+    if (len >= 4) {
+      const size_t mid = (len >> 3) << 2;
+      a = (read32(p) << 32) | read32(p + mid);
+      b = (read32(p + len - 4) << 32) | read32(p + len - 4 - mid);
+    } else if (len > 0) {
+      a = (uint64_t{p[0]} << 16) | (uint64_t{p[len >> 1]} << 8) | p[len - 1];
+    }
+  } else {
+    size_t i = len;
+    while (i > 16) {
+      seed = wymix(read64(p) ^ kWySecret1, read64(p + 8) ^ seed);
+      p += 16;
+      i -= 16;
+    }
+    a = read64(p + i - 16);
+    b = read64(p + i - 8);
+  }
+  const unsigned __int128 r = static_cast<unsigned __int128>(a ^ kWySecret1) * (b ^ seed);
+  return wymix(static_cast<uint64_t>(r) ^ kWySecret0 ^ len, static_cast<uint64_t>(r >> 64) ^ kWySecret1);
 }
 
 }  // namespace redkeeper

@@ -24,4 +24,9 @@ uint16_t crc16_xmodem(std::string_view data);
 // CRC16(hash_tag(key)) mod 16384.
 uint16_t key_slot(std::string_view key);
 
+// A fast seeded 64-bit hash of bytes (wyhash's construction) for in-process tables; never part of
+// the key layout or of anything that crosses a process boundary. A random seed per table keeps
+// crafted colliding keys from degrading it.
+uint64_t hash_bytes(std::string_view data, uint64_t seed);
+
 }  // namespace redkeeper

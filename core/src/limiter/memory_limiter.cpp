@@ -2,6 +2,7 @@
 // gives every entry a TTL so idle keys disappear once they no longer matter.
 #include "limiter/memory_limiter.hpp"
 
+#include <cstring>
 #include <optional>
 
 #include "limiter/limiter_math.hpp"
@@ -43,9 +44,8 @@ LimitResult observe(const lm::State& s, const LimiterConfig& config, int64_t now
 }
 
 // Gives the entry the TTL after which it no longer matters, or drops it when that is now.
-void settle(MemoryView& view, const std::string& key, MemoryEntry& entry, const lm::State& s,
-            const LimiterConfig& config, int64_t now) {
-  const int64_t full_after = lm::full_after_ms(s, config, now);
+void settle(MemoryView& view, const MemoryKey& key, MemoryEntry& entry, const lm::State& s,
+            int64_t now, int64_t full_after) {
   int64_t expire_at = full_after > 0 ? now + full_after : 0;
   if (s[lm::kBlockedUntil] > now && s[lm::kBlockedUntil] > expire_at) {
     expire_at = s[lm::kBlockedUntil];
@@ -84,15 +84,26 @@ MemoryLimiter::MemoryLimiter(LimiterConfig config, std::shared_ptr<MemoryStore> 
                              std::string_view prefix)
     : Limiter(std::move(config)), store_(std::move(store)) {
   key_head_.append(prefix).append(":limiter:").append(config_.name).append(":{");
+  head_has_one_brace_ = key_head_.find('{') == key_head_.size() - 1;
+  rest_hash_ = store_->rest_hash(key_head_, "}");
 }
 
-const std::string& MemoryLimiter::key_for(std::string_view id) const {
+MemoryKey MemoryLimiter::key_for(std::string_view id) const {
   validate_key(id);
-  // One buffer per thread: after warm-up a hit allocates nothing to build its key (the map copies
-  // the key only when it creates an entry). Ops never nest, so the buffer is never shared.
-  thread_local std::string key;
-  key.assign(key_head_).append(id).push_back('}');
-  return key;
+  // The usual id has no '}': it is the whole hash tag, so the key is hashed from the id alone plus
+  // the per-limiter rest_hash_, and never built (the table copies it only when creating an entry).
+  if (head_has_one_brace_ && std::memchr(id.data(), '}', id.size()) == nullptr) {
+    MemoryKey key;
+    key.bytes = KeyPieces{key_head_, id, "}"};
+    key.tag_hash = store_->tag_hash(id);
+    key.hash = MemoryStore::combine(key.tag_hash, rest_hash_);
+    return key;
+  }
+  // Otherwise the tag is part of the id (or, for an id starting with '}', the whole key): spell
+  // the key out and let the store split it. One buffer per thread; ops never nest.
+  thread_local std::string buffer;
+  buffer.assign(key_head_).append(id).push_back('}');
+  return store_->key(buffer);
 }
 
 void MemoryLimiter::check_open() const {
@@ -105,7 +116,7 @@ LimitResult MemoryLimiter::hit_now(std::string_view id, int64_t cost) {
     throw invalid_argument("cost", "must be an integer from 1 to the limit (" +
                                        std::to_string(config_.limit) + ")");
   }
-  const std::string& key = key_for(id);
+  const MemoryKey key = key_for(id);
   return store_->transact(key, [&](MemoryView& view) {
     const int64_t now = view.now_ms();
     MemoryEntry& entry = view.find_or_create(key);
@@ -123,28 +134,32 @@ LimitResult MemoryLimiter::hit_now(std::string_view id, int64_t cost) {
     LimitResult result;
     result.limit = config_.limit;
     const int64_t wait = lm::wait_ms(*s, config_, now, cost);
+    int64_t full_after = 0;
     if (wait == 0) {
       lm::consume(*s, config_, now, cost);
+      full_after = lm::full_after_ms(*s, config_, now);
       result.allowed = true;
       result.remaining = lm::available(*s, config_, now);
-      result.reset_after_ms = lm::full_after_ms(*s, config_, now);
+      result.reset_after_ms = full_after;
     } else if (config_.block_duration_ms > 0) {
       (*s)[lm::kBlockedUntil] = now + config_.block_duration_ms;
+      full_after = lm::full_after_ms(*s, config_, now);
       result = blocked_result(config_, config_.block_duration_ms);
     } else {
+      full_after = lm::full_after_ms(*s, config_, now);
       result.allowed = false;
       result.remaining = lm::available(*s, config_, now);
-      result.reset_after_ms = lm::full_after_ms(*s, config_, now);
+      result.reset_after_ms = full_after;
       result.retry_after_ms = wait;
     }
-    settle(view, key, entry, *s, config_, now);
+    settle(view, key, entry, *s, now, full_after);
     return result;
   });
 }
 
 LimitResult MemoryLimiter::peek_now(std::string_view id) {
   check_open();
-  const std::string& key = key_for(id);
+  const MemoryKey key = key_for(id);
   return store_->transact(key, [&](MemoryView& view) {
     const int64_t now = view.now_ms();
     lm::State* s = state_of(view.find(key), config_);
@@ -156,14 +171,14 @@ LimitResult MemoryLimiter::peek_now(std::string_view id) {
 
 void MemoryLimiter::reset_now(std::string_view id) {
   check_open();
-  const std::string& key = key_for(id);
+  const MemoryKey key = key_for(id);
   store_->transact(key, [&](MemoryView& view) { view.erase(key); });
 }
 
 LimitResult MemoryLimiter::refund_now(std::string_view id, int64_t amount) {
   check_open();
   if (amount < 1) throw invalid_argument("amount", "must be a positive integer");
-  const std::string& key = key_for(id);
+  const MemoryKey key = key_for(id);
   return store_->transact(key, [&](MemoryView& view) {
     const int64_t now = view.now_ms();
     MemoryEntry* entry = view.find(key);
@@ -172,7 +187,7 @@ LimitResult MemoryLimiter::refund_now(std::string_view id, int64_t amount) {
     lm::advance(*s, config_, now);
     lm::give_back(*s, config_, now, amount);
     LimitResult result = observe(*s, config_, now);
-    settle(view, key, *entry, *s, config_, now);
+    settle(view, key, *entry, *s, now, lm::full_after_ms(*s, config_, now));
     return result;
   });
 }
@@ -182,7 +197,7 @@ LimitResult MemoryLimiter::block_now(std::string_view id, int64_t duration_ms) {
   if (duration_ms < 1 || duration_ms > lm::kMaxDurationMs) {
     throw invalid_argument("duration", "must be from 1 ms to about ten years");
   }
-  const std::string& key = key_for(id);
+  const MemoryKey key = key_for(id);
   return store_->transact(key, [&](MemoryView& view) {
     const int64_t now = view.now_ms();
     MemoryEntry& entry = view.find_or_create(key);
@@ -195,7 +210,7 @@ LimitResult MemoryLimiter::block_now(std::string_view id, int64_t duration_ms) {
       lm::advance(*s, config_, now);
     }
     (*s)[lm::kBlockedUntil] = now + duration_ms;  // replaces any shorter or longer block
-    settle(view, key, entry, *s, config_, now);
+    settle(view, key, entry, *s, now, lm::full_after_ms(*s, config_, now));
     return blocked_result(config_, duration_ms);
   });
 }

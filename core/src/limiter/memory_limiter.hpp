@@ -31,12 +31,15 @@ class MemoryLimiter final : public Limiter {
   LimitResult block_now(std::string_view key, int64_t duration_ms);
 
  private:
-  // The full key in a per-thread buffer, valid until the next key_for on this thread.
-  const std::string& key_for(std::string_view id) const;
+  // The id's key `{key_head_}{id}}`, hashed. Valid while `id` is and until the next key_for on
+  // this thread (an id that is not its own hash tag is spelled out in a per-thread buffer).
+  MemoryKey key_for(std::string_view id) const;
   void check_open() const;
 
   std::shared_ptr<MemoryStore> store_;
-  std::string key_head_;  // "{prefix}:limiter:{name}:{"
+  std::string key_head_;     // "{prefix}:limiter:{name}:{"
+  bool head_has_one_brace_;  // key_head_'s only '{' is its last byte (prefix and name have none)
+  uint64_t rest_hash_;       // store_->rest_hash(key_head_, "}"): the key minus an id-as-tag
 };
 
 }  // namespace redkeeper

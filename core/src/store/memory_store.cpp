@@ -1,9 +1,11 @@
-// MemoryStore: lazy expiry on access, an expiry index per shard, and the background sweeper.
+// MemoryStore: key hashing, lazy expiry on access, an expiry index per shard, and the background
+// sweeper.
 #include "store/memory_store.hpp"
 
 #include <algorithm>
 #include <cassert>
 #include <chrono>
+#include <random>
 
 namespace redkeeper {
 
@@ -15,52 +17,74 @@ bool is_expired(const MemoryEntry& entry, int64_t now_ms) {
 
 }  // namespace
 
-void MemoryView::check_tag([[maybe_unused]] const std::string& key) const {
-  assert(hash_tag(key) == tag_ && "a MemoryView only serves keys with the hash tag it was opened on");
+MemoryKey MemoryView::key_of(const std::string& key) const { return store_->key(key); }
+
+void MemoryView::check_key([[maybe_unused]] const MemoryKey& key) const {
+#ifndef NDEBUG
+  const std::string bytes = key.bytes.str();
+  const MemoryKey fresh = store_->key(bytes);
+  assert(fresh.tag_hash == key.tag_hash && fresh.hash == key.hash &&
+         "a MemoryKey's hashes must be the ones MemoryStore::key computes for its bytes");
+  assert(key.tag_hash == tag_hash_ &&
+         "a MemoryView only serves keys with the hash tag it was opened on");
+#endif
 }
 
-MemoryEntry* MemoryView::find(const std::string& key) {
-  check_tag(key);
-  auto it = shard_->map.find(key);
-  if (it == shard_->map.end()) return nullptr;
-  if (is_expired(it->second, now_ms_)) {
+MemoryEntry* MemoryView::find(const std::string& key) { return find(key_of(key)); }
+
+MemoryEntry* MemoryView::find(const MemoryKey& key) {
+  check_key(key);
+  auto* node = shard_->map.find(key.hash, key.bytes);
+  if (node == nullptr) return nullptr;
+  if (is_expired(node->value, now_ms_)) {
     // Its index record goes stale; the sweep drops records whose key is gone.
-    shard_->map.erase(it);
+    shard_->map.erase(key.hash, key.bytes);
     return nullptr;
   }
-  return &it->second;
+  return &node->value;
 }
 
-MemoryEntry& MemoryView::find_or_create(const std::string& key) {
-  check_tag(key);
-  auto [it, inserted] = shard_->map.try_emplace(key);
-  if (!inserted && is_expired(it->second, now_ms_)) {
-    it->second.value = std::monostate{};
-    it->second.expire_at_ms = 0;
+MemoryEntry& MemoryView::find_or_create(const std::string& key) { return find_or_create(key_of(key)); }
+
+MemoryEntry& MemoryView::find_or_create(const MemoryKey& key) {
+  check_key(key);
+  auto* node = shard_->map.find(key.hash, key.bytes);
+  if (node == nullptr) return shard_->map.insert(key.hash, key.bytes.str()).value;
+  MemoryEntry& entry = node->value;
+  if (is_expired(entry, now_ms_)) {
+    entry.value = std::monostate{};
+    entry.expire_at_ms = 0;
   }
-  return it->second;
-}
-
-MemoryEntry& MemoryView::put(const std::string& key, MemoryValue value, int64_t expire_at_ms) {
-  MemoryEntry& entry = find_or_create(key);
-  entry.value = std::move(value);
-  expire_at(key, entry, expire_at_ms);
   return entry;
 }
 
-bool MemoryView::erase(const std::string& key) {
-  check_tag(key);
-  return shard_->map.erase(key) > 0;
+MemoryEntry& MemoryView::put(const std::string& key, MemoryValue value, int64_t expire_at_ms) {
+  const MemoryKey k = key_of(key);
+  MemoryEntry& entry = find_or_create(k);
+  entry.value = std::move(value);
+  expire_at(k, entry, expire_at_ms);
+  return entry;
+}
+
+bool MemoryView::erase(const std::string& key) { return erase(key_of(key)); }
+
+bool MemoryView::erase(const MemoryKey& key) {
+  check_key(key);
+  return shard_->map.erase(key.hash, key.bytes);
 }
 
 void MemoryView::expire_at(const std::string& key, MemoryEntry& entry, int64_t expire_at_ms) {
+  expire_at(key_of(key), entry, expire_at_ms);
+}
+
+void MemoryView::expire_at(const MemoryKey& key, MemoryEntry& entry, int64_t expire_at_ms) {
   entry.expire_at_ms = expire_at_ms;
   if (expire_at_ms == 0) return;  // a stale record, if any, is dropped by the sweep
   // File a new record only when the expiry moved earlier than the filed one: a later expiry is
   // found when the old record comes due, so keys whose TTL slides forward (buckets, windows) do
   // not push a record (and allocate a key copy) on every op.
   if (entry.indexed_at_ms == 0 || expire_at_ms < entry.indexed_at_ms) {
-    shard_->index.push_back({expire_at_ms, key});
+    shard_->index.push_back({expire_at_ms, key.hash, key.bytes.str()});
     std::push_heap(shard_->index.begin(), shard_->index.end());
     entry.indexed_at_ms = expire_at_ms;
   }
@@ -73,8 +97,27 @@ int64_t MemoryView::pttl_ms(const std::string& key) {
   return entry->expire_at_ms - now_ms_;
 }
 
+MemoryKey MemoryStore::key(std::string_view key) const {
+  const std::string_view tag = hash_tag(key);
+  const size_t tag_at = static_cast<size_t>(tag.data() - key.data());
+  MemoryKey k;
+  k.bytes = KeyPieces{key, {}, {}};
+  k.tag_hash = tag_hash(tag);
+  k.hash = combine(k.tag_hash, rest_hash(key.substr(0, tag_at), key.substr(tag_at + tag.size())));
+  return k;
+}
+
+uint64_t MemoryStore::rest_hash(std::string_view before_tag, std::string_view after_tag) const {
+  // Distinct seeds for the two sides so "a{t}" and "{t}a" differ.
+  return hash_bytes(before_tag, seed_ ^ 0x5851f42d4c957f2dull) ^
+         (hash_bytes(after_tag, seed_ ^ 0x14057b7ef767814full) * 0x9E3779B97F4A7C15ull);
+}
+
 MemoryStore::MemoryStore(std::shared_ptr<Clock> clock, Options options)
-    : clock_(clock ? std::move(clock) : std::make_shared<SystemClock>()), options_(options) {
+    : clock_(clock ? std::move(clock) : std::make_shared<SystemClock>()),
+      system_clock_(dynamic_cast<const SystemClock*>(clock_.get())),
+      seed_((uint64_t{std::random_device{}()} << 32) ^ std::random_device{}()),
+      options_(options) {
   const size_t count = std::max<size_t>(1, std::min<size_t>(options_.shards, 16384));
   shards_.reserve(count);
   for (size_t i = 0; i < count; ++i) shards_.push_back(std::make_unique<Shard>());
@@ -96,26 +139,28 @@ std::pair<size_t, bool> MemoryStore::sweep_shard(Shard& shard, int64_t now_ms, s
     ++examined;
     std::pop_heap(index.begin(), index.end());
     const int64_t filed_at = index.back().expire_at_ms;
+    const uint64_t hash = index.back().hash;
     std::string key = std::move(index.back().key);
     index.pop_back();
-    auto it = shard.map.find(key);
-    if (it == shard.map.end() || it->second.indexed_at_ms != filed_at) continue;  // stale record
-    MemoryEntry& entry = it->second;
+    const KeyPieces bytes{key, {}, {}};
+    auto* node = shard.map.find(hash, bytes);
+    if (node == nullptr || node->value.indexed_at_ms != filed_at) continue;  // stale record
+    MemoryEntry& entry = node->value;
     if (is_expired(entry, now_ms)) {
-      shard.map.erase(it);
+      shard.map.erase(hash, bytes);
       ++removed;
     } else if (entry.expire_at_ms == 0) {
       entry.indexed_at_ms = 0;
     } else {
       entry.indexed_at_ms = entry.expire_at_ms;
-      index.push_back({entry.expire_at_ms, std::move(key)});
+      index.push_back({entry.expire_at_ms, hash, std::move(key)});
       std::push_heap(index.begin(), index.end());
     }
   }
   // Give memory back once a wave of expiries has passed, so a spike does not stay resident.
   if (index.capacity() > 4096 && index.size() < index.capacity() / 4) index.shrink_to_fit();
-  if (shard.map.bucket_count() > 4096 && shard.map.size() < shard.map.bucket_count() / 8) {
-    shard.map.rehash(0);
+  if (shard.map.capacity() > 4096 && shard.map.size() < shard.map.capacity() / 8) {
+    shard.map.shrink_to_fit();
   }
   return {removed, false};
 }
@@ -174,7 +219,6 @@ void MemoryStore::close() {
     std::lock_guard<std::mutex> lock(shard->mu);
     shard->map.clear();
     shard->index = {};
-    shard->map.rehash(0);
   }
 }
 

@@ -1,5 +1,5 @@
-// The embedded key-value store behind memory://: sharded by Redis Cluster slot, values with an
-// absolute expiry, lazy expiry on access plus a bounded background sweep over a per-shard index.
+// The embedded key-value store behind memory://: sharded by hash tag, values with an absolute
+// expiry, lazy expiry on access plus a bounded background sweep over a per-shard index.
 #pragma once
 
 #include <atomic>
@@ -17,6 +17,7 @@
 
 #include "common/keys.hpp"
 #include "redkeeper/clock.hpp"
+#include "store/key_table.hpp"
 
 namespace redkeeper {
 
@@ -31,16 +32,27 @@ struct MemoryEntry {
   int64_t indexed_at_ms = 0;  // the expiry this key is filed under in the shard's index; 0 = none
 };
 
+// A key ready for the store: its bytes, in pieces so callers need not concatenate them, and its two
+// hashes. `tag_hash` (of the key's hash tag) picks the shard, so every key sharing a tag shares a
+// lock; `hash` (tag plus the rest) picks the slot. Made by MemoryStore::key() or, for keys whose
+// layout a caller knows, from MemoryStore::tag_hash() and MemoryStore::combine().
+struct MemoryKey {
+  KeyPieces bytes;
+  uint64_t tag_hash = 0;
+  uint64_t hash = 0;
+};
+
 // One lock's worth of the keyspace. Internal to the store; views operate on it.
 struct MemoryShard {
   struct IndexRecord {
     int64_t expire_at_ms;
+    uint64_t hash;  // the key's MemoryKey::hash, so the sweep need not rehash it
     std::string key;
     // Heap order for std::push_heap/pop_heap: the earliest expiry on top.
     bool operator<(const IndexRecord& other) const { return expire_at_ms > other.expire_at_ms; }
   };
   mutable std::mutex mu;
-  std::unordered_map<std::string, MemoryEntry> map;
+  KeyTable<MemoryEntry> map;
   // Min-heap of (expiry, key), a plain vector (not std::priority_queue) so its capacity can be
   // given back after an expiry wave. Records may be stale: the entry's indexed_at_ms says which
   // record is current, and the sweep re-files entries whose expiry moved later.
@@ -52,31 +64,38 @@ class MemoryStore;
 
 // What a transaction sees: one locked shard. Every key used through a view must share the hash
 // tag the view was opened with (that is what makes the shard lock sufficient; debug builds assert
-// it).
+// it). Each op comes in two forms: a plain key (hashed here) and a MemoryKey (hashed by the caller,
+// once per op).
 class MemoryView {
  public:
   int64_t now_ms() const { return now_ms_; }
 
   // The live entry, or nullptr when absent or expired (an expired entry is dropped here).
   MemoryEntry* find(const std::string& key);
+  MemoryEntry* find(const MemoryKey& key);
   // Inserts or overwrites; returns the stored entry. expire_at_ms 0 = no expiry.
   MemoryEntry& put(const std::string& key, MemoryValue value, int64_t expire_at_ms = 0);
   // The live entry, created empty (monostate, no expiry) when absent.
   MemoryEntry& find_or_create(const std::string& key);
+  MemoryEntry& find_or_create(const MemoryKey& key);
   bool erase(const std::string& key);
+  bool erase(const MemoryKey& key);
   // Sets an entry's absolute expiry (0 = persist); keeps the shard's expiry index in step.
   void expire_at(const std::string& key, MemoryEntry& entry, int64_t expire_at_ms);
+  void expire_at(const MemoryKey& key, MemoryEntry& entry, int64_t expire_at_ms);
   // Redis PTTL semantics: -2 missing, -1 no expiry, else ms left.
   int64_t pttl_ms(const std::string& key);
 
  private:
   friend class MemoryStore;
-  MemoryView(MemoryShard* shard, int64_t now_ms, std::string_view tag)
-      : shard_(shard), now_ms_(now_ms), tag_(tag) {}
-  void check_tag(const std::string& key) const;
+  MemoryView(const MemoryStore* store, MemoryShard* shard, int64_t now_ms, uint64_t tag_hash)
+      : store_(store), shard_(shard), now_ms_(now_ms), tag_hash_(tag_hash) {}
+  MemoryKey key_of(const std::string& key) const;
+  void check_key(const MemoryKey& key) const;
+  const MemoryStore* store_;
   MemoryShard* shard_;
   int64_t now_ms_;
-  std::string_view tag_;  // the hash tag the view was opened with
+  uint64_t tag_hash_;  // the hash tag the view was opened with
 };
 
 class MemoryStore {
@@ -95,11 +114,22 @@ class MemoryStore {
   // Locks the shard owning `tag_key`'s hash tag and runs f(MemoryView&); returns what f returns.
   template <class F>
   auto transact(std::string_view tag_key, F&& f) {
-    Shard& shard = shard_for(tag_key);
-    std::lock_guard<std::mutex> lock(shard.mu);
-    ++shard.ops;
-    MemoryView view(&shard, clock_->now_ms(), hash_tag(tag_key));
-    return f(view);
+    return transact_tag(tag_hash(hash_tag(tag_key)), std::forward<F>(f));
+  }
+  // The same for a key already hashed: locks the shard owning `key`'s hash tag.
+  template <class F>
+  auto transact(const MemoryKey& key, F&& f) {
+    return transact_tag(key.tag_hash, std::forward<F>(f));
+  }
+
+  // Hashing. key(k) splits k around its hash tag; a caller that knows its layout can instead
+  // combine tag_hash(tag) with rest_hash(bytes before the tag, bytes after it) and get the same
+  // MemoryKey (the limiter does: its ids are the tags, the rest is fixed per limiter).
+  MemoryKey key(std::string_view key) const;
+  uint64_t tag_hash(std::string_view tag) const { return hash_bytes(tag, seed_); }
+  uint64_t rest_hash(std::string_view before_tag, std::string_view after_tag) const;
+  static uint64_t combine(uint64_t tag_hash, uint64_t rest_hash) {
+    return (tag_hash ^ rest_hash) * 0xff51afd7ed558ccdull;
   }
 
   // Removes up to `max_records` expired keys per shard; returns how many keys were removed.
@@ -115,14 +145,30 @@ class MemoryStore {
  private:
   using Shard = MemoryShard;
 
-  Shard& shard_for(std::string_view key) {
-    return *shards_[key_slot(key) % shards_.size()];
+  template <class F>
+  auto transact_tag(uint64_t tag_hash, F&& f) {
+    Shard& shard = shard_for(tag_hash);
+    std::lock_guard<std::mutex> lock(shard.mu);
+    ++shard.ops;
+    MemoryView view(this, &shard, now_ms(), tag_hash);
+    return f(view);
+  }
+  Shard& shard_for(uint64_t tag_hash) {
+    // Lemire's multiply-shift range reduction: no division on the hot path.
+    const auto pick = (static_cast<unsigned __int128>(tag_hash) * shards_.size()) >> 64;
+    return *shards_[static_cast<size_t>(pick)];
+  }
+  int64_t now_ms() const {
+    // The default clock called directly (SystemClock is final, so this inlines): no virtual hop.
+    return system_clock_ != nullptr ? system_clock_->now_ms() : clock_->now_ms();
   }
   // Returns {removed, backlog remaining}.
   std::pair<size_t, bool> sweep_shard(Shard& shard, int64_t now_ms, size_t max_records);
   void sweeper_loop();
 
   std::shared_ptr<Clock> clock_;
+  const SystemClock* system_clock_ = nullptr;  // clock_ when it is the system clock
+  uint64_t seed_;
   Options options_;
   std::vector<std::unique_ptr<Shard>> shards_;
   std::atomic<bool> closed_{false};
