@@ -78,9 +78,21 @@ class Limiter {
     this.blockDurationMs = config.blockDurationMs;
     this.onError = config.onError;
     // Results carry their limiter on the prototype, so they stay plain six-field objects (cheap to
-    // build, clean in JSON) and still know the policy their headers need.
-    this._Result = class extends LimitResult {};
-    Object.defineProperty(this._Result.prototype, kNative, { value: nativeLimiter });
+    // build, clean in JSON) and still know the policy their headers need. A plain constructor, not
+    // a derived class: V8 inlines it where a derived class goes through its generic construct stub.
+    function Result(allowed, limit, remaining, resetAfterMs, retryAfterMs, degraded) {
+      this.allowed = allowed;
+      this.limit = limit;
+      this.remaining = remaining;
+      this.resetAfterMs = resetAfterMs;
+      this.retryAfterMs = retryAfterMs;
+      this.degraded = degraded;
+    }
+    Result.prototype = Object.create(LimitResult.prototype, {
+      constructor: { value: LimitResult, writable: true, configurable: true },
+      [kNative]: { value: nativeLimiter },
+    });
+    this._Result = Result;
     this._fromArray = fromArray.bind(null, this._Result);
     this._fastHit = nativeLimiter.fastHit();
   }
