@@ -61,6 +61,18 @@ class Client {
   // Validates the config (throws InvalidArgument) and returns a limiter bound to this backend.
   virtual std::shared_ptr<Limiter> limiter(LimiterConfig config) = 0;
 
+  // Several limits at one instant, all or nothing: when every check allows, each consumes its cost;
+  // when any rejects, none consumes (a rejecting limiter with block_duration still blocks its own
+  // key). results[i] answers checks[i]: allowed means that limit alone would admit the request.
+  // Checks a local block cache already rejects are answered in-process; the other checks of such
+  // a request are then not evaluated and report degraded (the store was not asked).
+  // Redis: one EVALSHA carrying every key (atomic). Memory: atomic with respect to every other op.
+  // Store failure: Raise on any involved limiter delivers the error; else Closed on any rejects;
+  // else (all Open) allowed with degraded results. InvalidArgument (through `done`) unless there
+  // are 1..kMaxLimitChecks checks with limiters made by this client, valid keys and costs, and no
+  // (limiter name, key) pair twice.
+  virtual void hit_many(std::vector<LimitCheck> checks, Callback<MultiLimitResult> done) = 0;
+
   // True when ops complete inside the call (memory): bindings skip the thread hop then.
   virtual bool completes_inline() const = 0;
 

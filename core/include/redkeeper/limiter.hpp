@@ -30,7 +30,15 @@ struct LimiterConfig {
   int64_t window_ms = 0;                 // window (token bucket: time to refill `limit` tokens)
   int64_t block_duration_ms = 0;         // 0 = no block after a rejected hit
   FailurePolicy on_error = FailurePolicy::Open;  // Open: allowed + degraded; Raise: the error
+  // Entries of an in-process LRU of rejected keys (0 = off). A key rejected with retry_after_ms > 0
+  // is then rejected locally, without a store round trip, until that time has passed on the
+  // client's clock; reset/refund/block through this limiter forget the entry. Ops made by other
+  // processes are not seen, so a cached rejection can outlive a remote reset.
+  size_t local_block_cache_size = 0;
 };
+
+// Upper bound for LimiterConfig::local_block_cache_size.
+constexpr size_t kMaxLocalBlockCacheSize = 10'000'000;
 
 // Throws InvalidArgument naming the parameter when a field is out of range.
 void validate(const LimiterConfig& config);
@@ -101,6 +109,23 @@ class Limiter {
  protected:
   explicit Limiter(LimiterConfig config) : config_(std::move(config)) {}
   LimiterConfig config_;
+};
+
+// One limit of a multi-limit check (Client::hit_many): `cost` units of `limiter` for `key`.
+struct LimitCheck {
+  std::shared_ptr<Limiter> limiter;
+  std::string key;
+  int64_t cost = 1;
+};
+
+// At most this many checks in one Client::hit_many.
+constexpr size_t kMaxLimitChecks = 16;
+
+struct MultiLimitResult {
+  bool allowed = false;               // every limit allowed, and every one consumed
+  std::vector<LimitResult> results;   // one per check, in order; see Client::hit_many
+  size_t deciding = 0;  // the first rejecting check, else the one with the least remaining: the
+                        // result whose headers a response should carry
 };
 
 }  // namespace redkeeper

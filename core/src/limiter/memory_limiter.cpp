@@ -215,6 +215,81 @@ LimitResult MemoryLimiter::block_now(std::string_view id, int64_t duration_ms) {
   });
 }
 
+MultiLimitResult MemoryLimiter::hit_many_now(MemoryStore& store, const std::vector<PreparedCheck>& checks) {
+  if (store.closed()) throw Error(ErrorCode::Closed, "client: closed");
+  // Keys spelled out and owned here: key_for's per-thread buffer holds one key at a time.
+  std::vector<std::string> names;
+  names.reserve(checks.size());
+  std::vector<MemoryKey> keys;
+  keys.reserve(checks.size());
+  for (const PreparedCheck& check : checks) {
+    const auto& limiter = static_cast<const MemoryLimiter&>(*check.limiter);
+    names.push_back(limiter.key_head_ + std::string(check.key) + "}");
+    keys.push_back(store.key(names.back()));
+  }
+  return store.transact_many(keys, [&](std::vector<MemoryView>& views) {
+    MultiLimitResult out;
+    out.allowed = true;
+    out.results.resize(checks.size());
+    std::vector<std::optional<lm::State>> admitted(checks.size());  // advanced states that fit
+    for (size_t i = 0; i < checks.size(); ++i) {
+      const LimiterConfig& config = checks[i].limiter->config();
+      const int64_t now = views[i].now_ms();
+      lm::State s;
+      if (const lm::State* stored = state_of(views[i].find(keys[i]), config)) {
+        s = *stored;
+        lm::advance(s, config, now);
+      } else {
+        lm::init_state(s, config, now, 0);
+      }
+      LimitResult& result = out.results[i];
+      if (s[lm::kBlockedUntil] > now) {
+        result = blocked_result(config, s[lm::kBlockedUntil] - now);
+        out.allowed = false;
+        continue;
+      }
+      const int64_t wait = lm::wait_ms(s, config, now, checks[i].cost);
+      if (wait == 0) {
+        admitted[i].emplace(std::move(s));
+        continue;
+      }
+      out.allowed = false;
+      if (config.block_duration_ms > 0) {
+        // A rejection starts this limit's block, as a single hit would; nothing is consumed.
+        s[lm::kBlockedUntil] = now + config.block_duration_ms;
+        MemoryEntry& entry = views[i].find_or_create(keys[i]);
+        const int64_t full_after = lm::full_after_ms(s, config, now);
+        entry.value = std::move(s);
+        settle(views[i], keys[i], entry, std::get<lm::State>(entry.value), now, full_after);
+        result = blocked_result(config, config.block_duration_ms);
+      } else {
+        result.limit = config.limit;
+        result.remaining = lm::available(s, config, now);
+        result.reset_after_ms = lm::full_after_ms(s, config, now);
+        result.retry_after_ms = wait;
+      }
+    }
+    for (size_t i = 0; i < checks.size(); ++i) {
+      if (!admitted[i]) continue;
+      const LimiterConfig& config = checks[i].limiter->config();
+      const int64_t now = views[i].now_ms();
+      lm::State& s = *admitted[i];
+      if (out.allowed) {
+        lm::consume(s, config, now, checks[i].cost);
+        MemoryEntry& entry = views[i].find_or_create(keys[i]);
+        entry.value = s;
+        settle(views[i], keys[i], entry, s, now, lm::full_after_ms(s, config, now));
+      }
+      LimitResult& result = out.results[i];
+      result.allowed = true;
+      result.limit = config.limit;
+      result.remaining = lm::available(s, config, now);
+      result.reset_after_ms = lm::full_after_ms(s, config, now);
+    }
+    return out;
+  });
+}
+
 bool MemoryLimiter::hit_inline(std::string_view key, int64_t cost, LimitResult& out) {
   out = hit_now(key, cost);
   return true;

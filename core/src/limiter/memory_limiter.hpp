@@ -5,7 +5,9 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
+#include "limiter/multi_limiter.hpp"
 #include "redkeeper/limiter.hpp"
 #include "store/memory_store.hpp"
 
@@ -29,6 +31,11 @@ class MemoryLimiter final : public Limiter {
   void reset_now(std::string_view key);
   LimitResult refund_now(std::string_view key, int64_t amount);
   LimitResult block_now(std::string_view key, int64_t duration_ms);
+
+  // Client::hit_many on memory: every check (all MemoryLimiters of `store`) under its shard lock
+  // at once, at one instant; consumes from all only when all allow. Throws Error (Closed).
+  static MultiLimitResult hit_many_now(MemoryStore& store, const std::vector<PreparedCheck>& checks);
+  const std::shared_ptr<MemoryStore>& store() const { return store_; }
 
  private:
   // The id's key `{key_head_}{id}}`, hashed. Valid while `id` is and until the next key_for on

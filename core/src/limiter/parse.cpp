@@ -160,6 +160,10 @@ void validate(const LimiterConfig& config) {
     throw invalid_argument("block_duration", "must be from 0 (no block) to about ten years, got " +
                                                  std::to_string(config.block_duration_ms) + " ms");
   }
+  if (config.local_block_cache_size > kMaxLocalBlockCacheSize) {
+    throw invalid_argument("local_block_cache", "must be from 0 (off) to " +
+                                                    std::to_string(kMaxLocalBlockCacheSize) + " entries");
+  }
 }
 
 void validate_key(std::string_view key, std::string_view param) {

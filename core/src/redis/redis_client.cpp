@@ -1,6 +1,8 @@
 // RedisClient: the public face of the Redis backend; all I/O is delegated to RedisEngine.
 #include "redis/redis_client.hpp"
 
+#include "limiter/block_cache.hpp"
+#include "limiter/multi_redis.hpp"
 #include "limiter/redis_limiter.hpp"
 #include "redis/redis_engine.hpp"
 
@@ -16,7 +18,21 @@ RedisClient::~RedisClient() { engine_->close(); }
 
 std::shared_ptr<Limiter> RedisClient::limiter(LimiterConfig config) {
   validate(config);
-  return std::make_shared<RedisLimiter>(std::move(config), engine_, options_);
+  return with_block_cache(std::make_shared<RedisLimiter>(std::move(config), engine_, options_), options_.clock,
+                          [engine = engine_] { return engine->closed(); });
+}
+
+void RedisClient::hit_many(std::vector<LimitCheck> checks, Callback<MultiLimitResult> done) {
+  if (engine_->closed()) {
+    if (done) done(Error(ErrorCode::Closed, "client: closed"));
+    return;
+  }
+  run_hit_many(
+      std::move(checks), std::move(done),
+      [engine = engine_.get()](const Limiter& limiter) { return redis_limiter_of(limiter, engine); },
+      [this](const std::vector<PreparedCheck>& prepared, Callback<MultiLimitResult> evaluated) {
+        evaluate_multi_on_redis(engine_, options_, prepared, std::move(evaluated));
+      });
 }
 
 void RedisClient::command(ArgList args, Callback<Reply> done, int64_t timeout_ms) {

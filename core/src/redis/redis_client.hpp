@@ -58,6 +58,7 @@ class RedisClient final : public Client {
   ~RedisClient() override;
 
   std::shared_ptr<Limiter> limiter(LimiterConfig config) override;
+  void hit_many(std::vector<LimitCheck> checks, Callback<MultiLimitResult> done) override;
   bool completes_inline() const override { return false; }
   void ping(Callback<double> done) override;
   Health health() const override;

@@ -4,7 +4,9 @@
 #include <charconv>
 #include <string>
 
+#include "limiter/block_cache.hpp"
 #include "limiter/memory_limiter.hpp"
+#include "limiter/multi_limiter.hpp"
 
 namespace redkeeper {
 
@@ -36,7 +38,33 @@ MemoryClient::~MemoryClient() { store_->close(); }
 std::shared_ptr<Limiter> MemoryClient::limiter(LimiterConfig config) {
   validate(config);
   if (closed()) throw Error(ErrorCode::Closed, "client: closed");
-  return std::make_shared<MemoryLimiter>(std::move(config), store_, options_.prefix);
+  return with_block_cache(std::make_shared<MemoryLimiter>(std::move(config), store_, options_.prefix),
+                          options_.clock, [store = store_] { return store->closed(); });
+}
+
+void MemoryClient::hit_many(std::vector<LimitCheck> checks, Callback<MultiLimitResult> done) {
+  if (closed()) {
+    if (done) done(Error(ErrorCode::Closed, "client: closed"));
+    return;
+  }
+  run_hit_many(
+      std::move(checks), std::move(done),
+      [store = store_.get()](const Limiter& limiter) {
+        const auto* memory = dynamic_cast<const MemoryLimiter*>(&limiter);
+        return memory != nullptr && memory->store().get() == store;
+      },
+      [this](const std::vector<PreparedCheck>& prepared, Callback<MultiLimitResult> evaluated) {
+        Result<MultiLimitResult> result = [&]() -> Result<MultiLimitResult> {
+          try {
+            return MemoryLimiter::hit_many_now(*store_, prepared);
+          } catch (const Error& error) {
+            return error;
+          } catch (const std::exception& error) {
+            return Error(ErrorCode::Internal, error.what());
+          }
+        }();
+        evaluated(std::move(result));
+      });
 }
 
 void MemoryClient::ping(Callback<double> done) {

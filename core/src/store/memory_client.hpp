@@ -16,6 +16,7 @@ class MemoryClient final : public Client {
   ~MemoryClient() override;
 
   std::shared_ptr<Limiter> limiter(LimiterConfig config) override;
+  void hit_many(std::vector<LimitCheck> checks, Callback<MultiLimitResult> done) override;
   bool completes_inline() const override { return true; }
   void ping(Callback<double> done) override;
   Health health() const override;

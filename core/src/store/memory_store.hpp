@@ -2,9 +2,11 @@
 // expiry, lazy expiry on access plus a bounded background sweep over a per-shard index.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -120,6 +122,30 @@ class MemoryStore {
   template <class F>
   auto transact(const MemoryKey& key, F&& f) {
     return transact_tag(key.tag_hash, std::forward<F>(f));
+  }
+
+  // Locks the shards owning every key's hash tag, each once and in one global order (so multi-key
+  // transactions never deadlock with each other or with single ones), and runs
+  // f(std::vector<MemoryView>&): views[i] is keys[i]'s, all at one instant.
+  template <class F>
+  auto transact_many(const std::vector<MemoryKey>& keys, F&& f) {
+    std::vector<Shard*> shards;
+    shards.reserve(keys.size());
+    for (const MemoryKey& key : keys) shards.push_back(&shard_for(key.tag_hash));
+    std::vector<Shard*> order = shards;
+    std::sort(order.begin(), order.end(), std::less<Shard*>());
+    order.erase(std::unique(order.begin(), order.end()), order.end());
+    std::vector<std::unique_lock<std::mutex>> locks;
+    locks.reserve(order.size());
+    for (Shard* shard : order) {
+      locks.emplace_back(shard->mu);
+      ++shard->ops;
+    }
+    const int64_t now = now_ms();
+    std::vector<MemoryView> views;
+    views.reserve(keys.size());
+    for (size_t i = 0; i < keys.size(); ++i) views.push_back(MemoryView(this, shards[i], now, keys[i].tag_hash));
+    return f(views);
   }
 
   // Hashing. key(k) splits k around its hash tag; a caller that knows its layout can instead
