@@ -31,6 +31,7 @@ py::object to_python(Outcome& outcome, const std::shared_ptr<const Policy>& poli
     return py::reinterpret_steal<py::object>(result);
   }
   if (auto* latency = std::get_if<double>(&outcome)) return py::float_(*latency);
+  if (auto* multi = std::get_if<MultiOutcome>(&outcome)) return multi_to_python(*multi);
   return py::none();
 }
 

@@ -18,6 +18,7 @@
 #include "redkeeper/completion_queue.hpp"
 #include "redkeeper/error.hpp"
 #include "redkeeper/limiter.hpp"
+#include "multi.hpp"
 #include "result.hpp"
 
 namespace redkeeper::python {
@@ -25,7 +26,7 @@ namespace redkeeper::python {
 namespace py = pybind11;
 
 // What an op settled with, free of Python objects so it can be built on the I/O thread.
-using Outcome = std::variant<LimitResult, Unit, double, Error>;
+using Outcome = std::variant<LimitResult, Unit, double, MultiOutcome, Error>;
 
 // The GIL-free half of a bridge: the wake-up pipe, the completion queue and the batch drained from
 // it. Shared with in-flight callbacks, so it outlives the Python object if ops are still running.

@@ -12,6 +12,7 @@
 #include "convert.hpp"
 #include "errors.hpp"
 #include "limiter.hpp"
+#include "multi.hpp"
 #include "redkeeper/client.hpp"
 #include "redkeeper/clock.hpp"
 #include "result.hpp"
@@ -29,6 +30,16 @@ FailurePolicy parse_on_error(py::handle value) {
   if (text == "open") return FailurePolicy::Open;
   if (text == "raise") return FailurePolicy::Raise;
   throw invalid_argument("on_error", "must be 'open' or 'raise', not '" + text.substr(0, 32) + "'");
+}
+
+// local_block_cache=: False/None/0 = off, True = kDefaultBlockCacheSize entries, or a count.
+constexpr int64_t kDefaultBlockCacheSize = 10'000;
+size_t to_block_cache_size(py::handle value) {
+  if (value.is_none()) return 0;
+  if (py::isinstance<py::bool_>(value)) return value.cast<bool>() ? kDefaultBlockCacheSize : 0;
+  const int64_t size = to_int(value, "local_block_cache");
+  if (size < 0) throw invalid_argument("local_block_cache", "must be True, False or a number of entries >= 0");
+  return static_cast<size_t>(size);
 }
 
 class NativeClient {
@@ -63,7 +74,7 @@ class NativeClient {
 
   py::object limiter(py::handle name, py::handle limit, py::handle window,
                         py::handle algorithm, py::handle block_duration, py::handle on_error,
-                        py::handle rate) {
+                        py::handle rate, py::handle local_block_cache) {
     LimiterConfig config;
     config.name = to_string(name, "name");
     if (!rate.is_none()) {
@@ -86,6 +97,7 @@ class NativeClient {
     const bool no_block = block_duration.is_none() || zero;
     config.block_duration_ms = no_block ? 0 : to_duration_ms(block_duration, "block_duration");
     config.on_error = parse_on_error(on_error);
+    config.local_block_cache_size = to_block_cache_size(local_block_cache);
     if (client_->closed()) throw_closed();
     auto core_limiter = client_->limiter(config);
     auto policy = std::make_shared<Policy>();
@@ -95,6 +107,12 @@ class NativeClient {
   }
 
   bool completes_inline() const { return client_->completes_inline(); }
+
+  py::object hit_many(py::handle checks) { return python::hit_many(client_, checks); }
+
+  void hit_many_async(LoopBridge& bridge, py::object future, py::handle checks) {
+    python::hit_many_async(client_, bridge, std::move(future), checks);
+  }
 
   double ping() {
     if (client_->closed()) throw_closed();
@@ -180,7 +198,10 @@ void register_client(py::module_& m) {
            py::arg("tls_key_file"), py::arg("tls_server_name"), py::arg("tls_verify"),
            py::arg("max_pending"))
       .def("limiter", &NativeClient::limiter, py::arg("name"), py::arg("limit"), py::arg("window"),
-           py::arg("algorithm"), py::arg("block_duration"), py::arg("on_error"), py::arg("rate"))
+           py::arg("algorithm"), py::arg("block_duration"), py::arg("on_error"), py::arg("rate"),
+           py::arg("local_block_cache") = py::none())
+      .def("hit_many", &NativeClient::hit_many, py::arg("checks"))
+      .def("_hit_many_async", &NativeClient::hit_many_async)
       .def_property_readonly("completes_inline", &NativeClient::completes_inline)
       .def("ping", &NativeClient::ping)
       .def("_ping_async", &NativeClient::ping_async)

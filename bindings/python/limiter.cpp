@@ -370,6 +370,11 @@ PyObject* limiter_repr(PyObject* self) {
 
 }  // namespace
 
+NativeLimiter* native_limiter_of(PyObject* object) {
+  if (!PyObject_TypeCheck(object, &g_limiter_type)) return nullptr;
+  return &impl_of(object);
+}
+
 py::object wrap_limiter(NativeLimiter limiter) {
   LimiterObject* self = PyObject_New(LimiterObject, &g_limiter_type);
   if (!self) throw py::error_already_set();

@@ -35,6 +35,8 @@ class NativeLimiter {
                    int64_t duration_ms);
 
   const LimiterConfig& config() const { return policy_->config; }
+  const std::shared_ptr<Limiter>& core() const { return limiter_; }
+  const std::shared_ptr<Client>& client() const { return client_; }
   const std::shared_ptr<const Policy>& policy() const { return policy_; }
   bool completes_inline() const { return inline_; }
 
@@ -52,6 +54,8 @@ class NativeLimiter {
 
 // A new Python Limiter owning `limiter`.
 py::object wrap_limiter(NativeLimiter limiter);
+// The NativeLimiter inside a Python Limiter object, or nullptr when `object` is not one.
+NativeLimiter* native_limiter_of(PyObject* object);
 
 void register_limiter(py::module_& m);
 

@@ -5,6 +5,7 @@
 #include "client_binding.hpp"
 #include "errors.hpp"
 #include "limiter.hpp"
+#include "multi.hpp"
 #include "result.hpp"
 
 PYBIND11_MODULE(_native, m) {
@@ -14,4 +15,5 @@ PYBIND11_MODULE(_native, m) {
   redkeeper::python::register_limiter(m);
   redkeeper::python::register_bridge(m);
   redkeeper::python::register_client(m);
+  redkeeper::python::register_http(m);
 }

@@ -10,6 +10,7 @@ from one C++ core shared with the Node package.
 from __future__ import annotations
 
 from ._client import AsyncClient, AsyncLimiter, Client, Duration, Health
+from ._multi import MultiRateLimitResult
 from ._native import (
     ClientClosed,
     ConnectionError,
@@ -23,6 +24,8 @@ from ._native import (
     RedkeeperError,
     ScriptError,
     TimeoutError,
+    client_ip,
+    ip_key,
 )
 
 __version__ = "0.1.0"
@@ -39,6 +42,7 @@ __all__ = [
     "InvalidArgument",
     "Limiter",
     "ManualClock",
+    "MultiRateLimitResult",
     "ProtocolError",
     "QueueFullError",
     "RateLimitResult",
@@ -46,4 +50,6 @@ __all__ = [
     "ScriptError",
     "TimeoutError",
     "__version__",
+    "client_ip",
+    "ip_key",
 ]

@@ -6,10 +6,11 @@ import asyncio
 import datetime
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Dict, Optional, Type, Union
+from typing import Any, Dict, Optional, Sequence, Type, Union
 
 from . import _native
 from ._bridge import bridge_for
+from ._multi import Check, MultiRateLimitResult, as_checks, wrap
 from ._native import Limiter, ManualClock, RateLimitResult
 
 Duration = Union[int, float, str, datetime.timedelta]
@@ -203,8 +204,11 @@ class _ClientBase:
         block_duration: Optional[Duration],
         on_error: str,
         rate: Optional[str],
+        local_block_cache: Union[bool, int] = False,
     ) -> Limiter:
-        return self._native.limiter(name, limit, window, algorithm, block_duration, on_error, rate)
+        return self._native.limiter(
+            name, limit, window, algorithm, block_duration, on_error, rate, local_block_cache
+        )
 
     def stats(self) -> Dict[str, int]:
         """Counters: ops, errors, timeouts, reconnects, in_flight, keys."""
@@ -233,10 +237,20 @@ class Client(_ClientBase):
         on_error: str = "open",
         *,
         rate: Optional[str] = None,
+        local_block_cache: Union[bool, int] = False,
     ) -> Limiter:
         """A limiter allowing `limit` hits per `window` (defaults: 5 per "15m"), or per `rate`
-        ("5/15minutes", "100 per hour"). `on_error`: "open" (allow, degraded=True) or "raise"."""
-        return self._native_limiter(name, limit, window, algorithm, block_duration, on_error, rate)
+        ("5/15minutes", "100 per hour"). `on_error`: "open" (allow, degraded=True) or "raise".
+        `local_block_cache`: True (10000 keys) or a size answers hits on a key the store rejected
+        in-process until its retry_after has passed (no round trip per attacking request)."""
+        return self._native_limiter(
+            name, limit, window, algorithm, block_duration, on_error, rate, local_block_cache
+        )
+
+    def hit_many(self, checks: Sequence[Check]) -> MultiRateLimitResult:
+        """Several limits at one instant, all or nothing: `[(limiter, key), (limiter, key, cost)]`.
+        When any limit rejects, none consumes. One round trip on Redis."""
+        return wrap(self._native.hit_many(as_checks(checks)))
 
     def ping(self) -> float:
         """Round-trip latency to the store in milliseconds."""
@@ -279,13 +293,28 @@ class AsyncClient(_ClientBase):
         on_error: str = "open",
         *,
         rate: Optional[str] = None,
+        local_block_cache: Union[bool, int] = False,
     ) -> AsyncLimiter:
         """A limiter allowing `limit` hits per `window` (defaults: 5 per "15m"), or per `rate`
-        ("5/15minutes", "100 per hour"). `on_error`: "open" (allow, degraded=True) or "raise"."""
-        native = self._native_limiter(name, limit, window, algorithm, block_duration, on_error, rate)
+        ("5/15minutes", "100 per hour"). `on_error`: "open" (allow, degraded=True) or "raise".
+        `local_block_cache`: True (10000 keys) or a size answers hits on a key the store rejected
+        in-process until its retry_after has passed (no round trip per attacking request)."""
+        native = self._native_limiter(
+            name, limit, window, algorithm, block_duration, on_error, rate, local_block_cache
+        )
         if native.completes_inline:
             return AsyncLimiter(native)
         return _BridgedAsyncLimiter(native)
+
+    async def hit_many(self, checks: Sequence[Check]) -> MultiRateLimitResult:
+        """Several limits at one instant, all or nothing: `[(limiter, key), (limiter, key, cost)]`.
+        When any limit rejects, none consumes. One round trip on Redis."""
+        if self._native.completes_inline:
+            return wrap(self._native.hit_many(as_checks(checks)))
+        loop = asyncio.get_running_loop()
+        future: "asyncio.Future[Any]" = loop.create_future()
+        self._native._hit_many_async(bridge_for(loop), future, as_checks(checks))
+        return wrap(await future)
 
     async def ping(self) -> float:
         """Round-trip latency to the store in milliseconds."""
@@ -322,4 +351,4 @@ class AsyncClient(_ClientBase):
         return f"<redkeeper.AsyncClient {'closed' if self.closed else 'open'}>"
 
 
-__all__ = ["AsyncClient", "AsyncLimiter", "Client", "Duration", "Health"]
+__all__ = ["AsyncClient", "AsyncLimiter", "Client", "Duration", "Health", "MultiRateLimitResult"]

@@ -1,7 +1,7 @@
 # Type stubs for the C++ extension redkeeper._native (bindings/python).
 import asyncio
 import datetime
-from typing import Any, Dict, Optional, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 _Key = Union[str, bytes]
 _Duration = Union[int, float, str, datetime.timedelta]
@@ -122,7 +122,10 @@ class NativeClient:
         block_duration: Any,
         on_error: Any,
         rate: Any,
+        local_block_cache: Any = None,
     ) -> Limiter: ...
+    def hit_many(self, checks: Any) -> Tuple[bool, List[RateLimitResult], int]: ...
+    def _hit_many_async(self, bridge: LoopBridge, future: asyncio.Future[Any], checks: Any) -> None: ...
     @property
     def completes_inline(self) -> bool: ...
     def ping(self) -> float: ...
@@ -135,3 +138,10 @@ class NativeClient:
 
 def _selftest_async(bridge: LoopBridge, future: asyncio.Future[Any], delay_ms: int, outcome: str = "result") -> None: ...
 def _selftest_sync(delay_ms: int, fail: bool = False) -> int: ...
+
+def client_ip(
+    remote_addr: str,
+    x_forwarded_for: Union[str, Sequence[str], None] = None,
+    trusted: Union[int, str, Sequence[str], None] = None,
+) -> str: ...
+def ip_key(ip: str, ipv6_subnet: Union[int, bool, None] = 56) -> str: ...

@@ -453,7 +453,7 @@ class RateLimit:
                 return self._decide(result.allowed, result, (result,))
             if hasattr(self.client, "hit_many"):
                 many = await self.client.hit_many(checks)
-                return self._decide(many.allowed, many.results[many.deciding], many.results)
+                return self._decide(many.allowed, many.deciding, many.results)
             return await self._hit_many_fallback(checks)  # TEMPORARY
         except (InvalidArgument, _native.ClientClosed):
             raise  # a bug in the app (bad key or cost, closed client), never a store outage
