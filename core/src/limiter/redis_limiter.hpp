@@ -26,8 +26,8 @@ class RedisLimiter final : public Limiter {
   void refund(std::string_view key, int64_t amount, Callback<LimitResult> done) override;
   void block(std::string_view key, int64_t duration_ms, Callback<LimitResult> done) override;
 
-  // The full script source for an algorithm (prelude + helpers + algorithm + ops), for tests and
-  // tooling.
+  // The full script source for an algorithm (prelude + its fast hit if any + helpers + algorithm +
+  // ops), for tests and tooling.
   static const Script& script_for(Algorithm algorithm);
   // Client::hit_many's script: every algorithm, several checks in one atomic call (multi.lua).
   static const Script& multi_script();
