@@ -248,7 +248,9 @@ void RedisEngine::flush() {
     earliest_new_deadline_ = SteadyClock::time_point::max();
     if (can_write) {
       batch_.swap(queued_);
-      flush_pending_ = false;
+      // A write about to start ends in flush(), which picks up whatever callers queue meanwhile:
+      // they need not wake this thread (one wake per batch, not one per write in progress).
+      flush_pending_ = !batch_.empty();
       while (!io_free_.empty() && free_ops_.size() < kMaxFreeOps) {
         free_ops_.push_back(std::move(io_free_.back()));
         io_free_.pop_back();
