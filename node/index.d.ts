@@ -74,6 +74,11 @@ export interface LimiterOptions {
   blockDurationMs?: number;
   /** When the store cannot answer: 'open' allows (degraded: true, the default), 'raise' rejects. */
   onError?: 'open' | 'raise';
+  /**
+   * Answer hits on a key the store rejected in-process until its retry time has passed (no round
+   * trip per attacking request): true (10000 keys) or the number of keys to remember.
+   */
+  localBlockCache?: boolean | number;
 }
 
 export type HeaderStandard = 'draft-6' | 'draft-7' | 'draft-8' | 'none';
@@ -146,12 +151,35 @@ export interface Stats {
   keys: number;
 }
 
+export interface LimitCheck {
+  limiter: Limiter;
+  key: string | Uint8Array;
+  /** Default 1. */
+  cost?: number;
+}
+
+export declare class MultiLimitResult {
+  /** Every limit allowed, and each consumed; when false, none consumed. */
+  readonly allowed: boolean;
+  /** One per check, in order; `allowed` there says whether that limit alone would admit it. */
+  readonly results: LimitResult[];
+  /** The first rejecting result, else the one with the least remaining. */
+  readonly deciding: LimitResult;
+  readonly decidingIndex: number;
+  /** True when any result was not answered by the store. */
+  readonly degraded: boolean;
+  /** The deciding result's headers. */
+  headers(options?: HeaderOptions): Record<string, string>;
+}
+
 export declare class Client {
   /** The URL with any password masked. */
   readonly url: string;
   readonly closed: boolean;
   /** Throws RedkeeperError (ERR_RK_INVALID_ARGUMENT) on bad options. */
   limiter(name: string, options: LimiterOptions): Limiter;
+  /** Several limits at one instant, all or nothing; one round trip on Redis. */
+  hitMany(checks: LimitCheck[]): Promise<MultiLimitResult>;
   /** Round-trip latency in milliseconds. */
   ping(): Promise<number>;
   health(): Promise<Health>;
@@ -173,3 +201,16 @@ export declare function renderHeaders(
   policy: { name: string; limit: number; windowMs: number },
   options?: HeaderOptions,
 ): Record<string, string>;
+
+/**
+ * The client's IP from the direct peer and X-Forwarded-For (a header value or several), walked
+ * from the right through trusted hops only: CIDRs / IPs / 'loopback' / 'private' /
+ * 'linklocal' / 'uniquelocal', or a hop count like Express's numeric 'trust proxy'.
+ */
+export declare function clientIp(
+  remoteAddr: string,
+  xForwardedFor?: string | string[] | null,
+  trusted?: number | string | string[] | null,
+): string;
+/** IPv4 as is; IPv6 as its network ('2001:db8:1:200::/56' for the default 56); false = whole address. */
+export declare function ipKey(ip: string, ipv6Subnet?: number | false): string;

@@ -6,6 +6,7 @@ const { RedkeeperError, ErrorCodes } = require('./lib/errors');
 const { ManualClock } = require('./lib/clock');
 const { Client, connect } = require('./lib/client');
 const { Limiter, LimitResult, renderHeaders } = require('./lib/limiter');
+const { MultiLimitResult, clientIp, ipKey } = require('./lib/multi');
 const native = require('./lib/native');
 
 // Durations and rates parsed exactly as limiter options are (by the core).
@@ -28,4 +29,7 @@ module.exports = {
   parseDuration,
   parseRate,
   renderHeaders,
+  MultiLimitResult,
+  clientIp,
+  ipKey,
 };

@@ -12,5 +12,8 @@ export const {
   parseDuration,
   parseRate,
   renderHeaders,
+  MultiLimitResult,
+  clientIp,
+  ipKey,
 } = redkeeper;
 export default redkeeper;

@@ -104,6 +104,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("parseRate", Napi::Function::New<parse_rate>(env, "parseRate"));
   exports.Set("parseAlgorithm", Napi::Function::New<parse_algorithm>(env, "parseAlgorithm"));
   exports.Set("renderHeaders", Napi::Function::New<render_headers>(env, "renderHeaders"));
+  register_http(env, exports);
   return exports;
 }
 

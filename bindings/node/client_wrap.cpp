@@ -58,7 +58,8 @@ Napi::Function NativeClient::define(Napi::Env env) {
                       InstanceMethod<&NativeClient::stats>("stats"),
                       InstanceMethod<&NativeClient::close>("close"),
                       InstanceMethod<&NativeClient::closed>("closed"),
-                      InstanceMethod<&NativeClient::completes_inline>("completesInline")});
+                      InstanceMethod<&NativeClient::completes_inline>("completesInline"),
+                      InstanceMethod<&NativeClient::hit_many>("hitMany")});
 }
 
 NativeClient::NativeClient(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeClient>(info) {
@@ -117,6 +118,11 @@ Napi::Value NativeClient::limiter(const Napi::CallbackInfo& info) {
       config.on_error = redkeeper::FailurePolicy::Raise;
     } else {
       throw redkeeper::invalid_argument("onError", "must be 'open' or 'raise'");
+    }
+    if (info[6].IsNumber()) {
+      const int64_t entries = info[6].As<Napi::Number>().Int64Value();
+      if (entries < 0) throw redkeeper::invalid_argument("localBlockCache", "must be true, false or a size >= 0");
+      config.local_block_cache_size = static_cast<size_t>(entries);
     }
     auto limiter = state_->client->limiter(std::move(config));
     Napi::Object obj = addon_data(env).limiter_ctor.New({});
@@ -196,6 +202,11 @@ Napi::Value NativeClient::close(const Napi::CallbackInfo& info) {
 
 Napi::Value NativeClient::closed(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), state_->closed);
+}
+
+Napi::Value NativeClient::hit_many(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&] { return redkeeper_node::hit_many(env, state_, info[0]); });
 }
 
 Napi::Value NativeClient::completes_inline(const Napi::CallbackInfo& info) {

@@ -54,6 +54,7 @@ class NativeClient : public Napi::ObjectWrap<NativeClient> {
   Napi::Value close(const Napi::CallbackInfo& info);
   Napi::Value closed(const Napi::CallbackInfo& info);
   Napi::Value completes_inline(const Napi::CallbackInfo& info);
+  Napi::Value hit_many(const Napi::CallbackInfo& info);
   std::shared_ptr<ClientState> state_;
 };
 
@@ -62,6 +63,7 @@ class NativeLimiter : public Napi::ObjectWrap<NativeLimiter> {
   static Napi::Function define(Napi::Env env);
   explicit NativeLimiter(const Napi::CallbackInfo& info);
   void attach(std::shared_ptr<ClientState> state, std::shared_ptr<redkeeper::Limiter> limiter);
+  const std::shared_ptr<redkeeper::Limiter>& core() const { return limiter_; }
 
  private:
   // Each returns undefined when the op completed inline (result in the shared slots), else a
@@ -90,6 +92,11 @@ class NativeLimiter : public Napi::ObjectWrap<NativeLimiter> {
 }  // namespace redkeeper_node
 
 namespace redkeeper_node {
+
+// multi_wrap.cpp: Client#hitMany([[limiter, key, cost], ...]) -> [allowed, [result arrays], deciding]
+// (inline on memory://, else a Promise of it), and the module's clientIp / ipKey.
+Napi::Value hit_many(Napi::Env env, const std::shared_ptr<ClientState>& state, const Napi::Value& checks);
+void register_http(Napi::Env env, Napi::Object exports);
 
 // Shared by Limiter#headers and the module-level renderHeaders (which the header vectors use).
 redkeeper::LimitResult limit_result_from_js(const Napi::Object& obj);

@@ -11,6 +11,7 @@ const { invalidArgument } = require('./errors');
 const opts = require('./options');
 const { ManualClock, kNative: kClock } = require('./clock');
 const { Limiter, limiterConfig } = require('./limiter');
+const { hitMany } = require('./multi');
 
 const CONNECT_OPTIONS = ['prefix', 'clock', 'commandTimeoutMs', 'connectTimeoutMs', 'tls', 'maxPending'];
 const TLS_OPTIONS = ['ca', 'cert', 'key', 'servername', 'rejectUnauthorized'];
@@ -82,6 +83,12 @@ class Client {
   // Throws on bad options (config errors are synchronous); ops on the limiter return Promises.
   limiter(name, options) {
     return new Limiter(this[kNative].limiter(...limiterConfig(name, options)), this);
+  }
+
+  // Several limits at one instant, all or nothing: [{ limiter, key, cost }]. When any limit
+  // rejects, none consumes. One round trip on Redis. Resolves to a MultiLimitResult.
+  hitMany(checks) {
+    return hitMany(this[kNative], checks);
   }
 
   ping() {

@@ -95,6 +95,8 @@ class Limiter {
     this._Result = Result;
     this._fromArray = fromArray.bind(null, this._Result);
     this._fastHit = nativeLimiter.fastHit();
+    // client.hitMany reaches the native limiter through this (node/lib/multi.js).
+    Object.defineProperty(this, Symbol.for('redkeeper.limiter.native'), { value: nativeLimiter });
   }
 
   _run(method, key, arg) {
@@ -164,7 +166,10 @@ class Limiter {
   }
 }
 
-const LIMITER_OPTIONS = ['limit', 'window', 'windowMs', 'rate', 'algorithm', 'blockDuration', 'blockDurationMs', 'onError'];
+const LIMITER_OPTIONS = [
+  'limit', 'window', 'windowMs', 'rate', 'algorithm', 'blockDuration', 'blockDurationMs', 'onError', 'localBlockCache',
+];
+const DEFAULT_BLOCK_CACHE_SIZE = 10000;
 
 // Turns the user's limiter options into the core's config fields; throws RedkeeperError.
 function limiterConfig(name, options) {
@@ -201,7 +206,14 @@ function limiterConfig(name, options) {
     blockDurationMs = opts.durationMs(o.blockDuration, 'blockDuration');
   }
   const onError = o.onError === undefined ? 'open' : opts.string(o.onError, 'onError');
-  return [name, algorithm, limit, windowMs, blockDurationMs, onError];
+  // true = a default-sized cache of rejected keys answered in-process; a number sets its size.
+  let localBlockCache = 0;
+  if (o.localBlockCache === true) localBlockCache = DEFAULT_BLOCK_CACHE_SIZE;
+  else if (typeof o.localBlockCache === 'number') localBlockCache = opts.integer(o.localBlockCache, 'localBlockCache');
+  else if (o.localBlockCache !== undefined && o.localBlockCache !== false) {
+    throw invalidArgument('localBlockCache', `must be true, false or a number of keys, got ${opts.describe(o.localBlockCache)}`);
+  }
+  return [name, algorithm, limit, windowMs, blockDurationMs, onError, localBlockCache];
 }
 
 // For results not made by a limiter (e.g. stored ones): policy is { name, limit, windowMs }.

@@ -14,7 +14,9 @@ function hitAll(client, checks, single) {
     return c.limiter.hit(c.key, c.cost === 1 ? undefined : { cost: c.cost }).then(fromSingle);
   }
   if (typeof client.hitMany === 'function') {
-    return client.hitMany(checks.map((c) => ({ limiter: c.limiter, key: c.key, cost: c.cost })));
+    return client
+      .hitMany(checks.map((c) => ({ limiter: c.limiter, key: c.key, cost: c.cost })))
+      .then((m) => ({ allowed: m.allowed, results: m.results, deciding: m.decidingIndex }));
   }
   return hitInTurn(checks);
 }
