@@ -49,17 +49,6 @@ void write_slots(Napi::Env env, const redkeeper::LimitResult& r) {
   s[kDegraded] = r.degraded ? 1 : 0;
 }
 
-Napi::Value result_array(Napi::Env env, const redkeeper::LimitResult& r) {
-  Napi::Array a = Napi::Array::New(env, kSlotCount);
-  a.Set(uint32_t{kAllowed}, Napi::Number::New(env, r.allowed ? 1 : 0));
-  a.Set(uint32_t{kLimit}, Napi::Number::New(env, static_cast<double>(r.limit)));
-  a.Set(uint32_t{kRemaining}, Napi::Number::New(env, static_cast<double>(r.remaining)));
-  a.Set(uint32_t{kResetAfterMs}, Napi::Number::New(env, static_cast<double>(r.reset_after_ms)));
-  a.Set(uint32_t{kRetryAfterMs}, Napi::Number::New(env, static_cast<double>(r.retry_after_ms)));
-  a.Set(uint32_t{kDegraded}, Napi::Number::New(env, r.degraded ? 1 : 0));
-  return a;
-}
-
 // A JS string's UTF-8 bytes, exactly as napi_get_value_string_utf8 spells them (a lone surrogate
 // becomes U+FFFD), read as UTF-16 and encoded here: V8's own UTF-8 writer was the costliest step of
 // a memory:// hit, while its UTF-16 copy of a one-byte string is a plain widening copy. Returns
@@ -156,6 +145,17 @@ napi_value fast_hit_callback(napi_env env, napi_callback_info info) {
 }
 
 }  // namespace
+
+Napi::Value result_array(Napi::Env env, const redkeeper::LimitResult& r) {
+  Napi::Array a = Napi::Array::New(env, kSlotCount);
+  a.Set(uint32_t{kAllowed}, Napi::Number::New(env, r.allowed ? 1 : 0));
+  a.Set(uint32_t{kLimit}, Napi::Number::New(env, static_cast<double>(r.limit)));
+  a.Set(uint32_t{kRemaining}, Napi::Number::New(env, static_cast<double>(r.remaining)));
+  a.Set(uint32_t{kResetAfterMs}, Napi::Number::New(env, static_cast<double>(r.reset_after_ms)));
+  a.Set(uint32_t{kRetryAfterMs}, Napi::Number::New(env, static_cast<double>(r.retry_after_ms)));
+  a.Set(uint32_t{kDegraded}, Napi::Number::New(env, r.degraded ? 1 : 0));
+  return a;
+}
 
 Napi::Value NativeLimiter::fast_hit(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();

@@ -25,17 +25,6 @@ std::string key_bytes(const Napi::Value& value, const std::string& param) {
   throw redkeeper::invalid_argument(param, "must be a string or a Buffer");
 }
 
-Napi::Array result_array(Napi::Env env, const redkeeper::LimitResult& r) {
-  Napi::Array a = Napi::Array::New(env, kSlotCount);
-  a.Set(uint32_t{kAllowed}, Napi::Number::New(env, r.allowed ? 1 : 0));
-  a.Set(uint32_t{kLimit}, Napi::Number::New(env, static_cast<double>(r.limit)));
-  a.Set(uint32_t{kRemaining}, Napi::Number::New(env, static_cast<double>(r.remaining)));
-  a.Set(uint32_t{kResetAfterMs}, Napi::Number::New(env, static_cast<double>(r.reset_after_ms)));
-  a.Set(uint32_t{kRetryAfterMs}, Napi::Number::New(env, static_cast<double>(r.retry_after_ms)));
-  a.Set(uint32_t{kDegraded}, Napi::Number::New(env, r.degraded ? 1 : 0));
-  return a;
-}
-
 // [allowed, [resultArray...], decidingIndex]; node/lib/client.js builds the public object.
 Napi::Value multi_to_js(Napi::Env env, const redkeeper::MultiLimitResult& m) {
   Napi::Array results = Napi::Array::New(env, m.results.size());

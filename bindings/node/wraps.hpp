@@ -93,6 +93,10 @@ class NativeLimiter : public Napi::ObjectWrap<NativeLimiter> {
 
 namespace redkeeper_node {
 
+// limiter_wrap.cpp: [allowed, limit, remaining, resetAfterMs, retryAfterMs, degraded] (0/1 flags),
+// what a Promise resolves with for ops that did not complete inline.
+Napi::Value result_array(Napi::Env env, const redkeeper::LimitResult& r);
+
 // multi_wrap.cpp: Client#hitMany([[limiter, key, cost], ...]) -> [allowed, [result arrays], deciding]
 // (inline on memory://, else a Promise of it), and the module's clientIp / ipKey.
 Napi::Value hit_many(Napi::Env env, const std::shared_ptr<ClientState>& state, const Napi::Value& checks);
