@@ -103,59 +103,18 @@ def _check_client(client: Any) -> AsyncClient:
 # ---------------------------------------------------------------------------------------------
 # Keys
 
-import ipaddress  # TEMPORARY until redkeeper.client_ip / ip_key land from the core
-
-
-def _client_ip(peer: str, xff: Optional[str], trusted: str) -> str:
-    try:
-        nets = [ipaddress.ip_network(t.strip(), strict=False) for t in trusted.split(",") if t.strip()]
-    except ValueError as e:
-        raise InvalidArgument(f"trusted: {e}") from None
-
-    def is_trusted(addr: str) -> bool:
-        try:
-            ip = ipaddress.ip_address(addr)
-        except ValueError:
-            return False
-        return any(ip in n for n in nets)
-
-    current = peer
-    if not is_trusted(current) or not xff:
-        return current
-    for hop in reversed([h.strip() for h in xff.split(",")]):
-        try:
-            ipaddress.ip_address(hop)
-        except ValueError:
-            return current
-        current = hop
-        if not is_trusted(hop):
-            return hop
-    return current
-
-
-def _ip_key(ip: str, subnet: int) -> str:
-    if not isinstance(subnet, int) or not 0 <= subnet <= 128:
-        raise InvalidArgument("subnet: expected 0..128")
-    try:
-        addr = ipaddress.ip_address(ip)
-    except ValueError:
-        return ip
-    if addr.version == 6 and addr.ipv4_mapped is not None:
-        return str(addr.ipv4_mapped)
-    if addr.version == 6 and subnet < 128:
-        return str(ipaddress.ip_network(f"{ip}/{subnet}", strict=False))
-    return str(addr)
-
-
 def _peer(conn: HTTPConnection) -> str:
     client = conn.scope.get("client")
     return client[0] if client else ""
 
 
 class _ByIp:
-    """Key = the client's address; proxy headers are read only when the peer is a trusted proxy."""
+    """Key = the client's address; proxy headers are read only when the peer is a trusted proxy.
 
-    __slots__ = ("_trusted", "_subnet", "_plain")
+    The walk through X-Forwarded-For and the IPv6 grouping are the core's (redkeeper.client_ip and
+    redkeeper.ip_key), so a Node service keys the same client the same way."""
+
+    __slots__ = ("_trusted", "_subnet", "_ipv6_subnet")
 
     def __init__(self, trusted: Union[None, str, Iterable[str]], subnet: int) -> None:
         if isinstance(trusted, str):
@@ -168,22 +127,26 @@ class _ByIp:
             raise InvalidArgument(
                 "trusted: trusting every address would let any client pick its own key through "
                 "X-Forwarded-For; list your proxies' addresses or networks")
-        self._trusted = ",".join(trusted)
+        if isinstance(subnet, bool) or not isinstance(subnet, int) or not 1 <= subnet <= 128:
+            raise InvalidArgument(f"subnet: expected an IPv6 prefix length from 1 to 128, got {subnet!r}")
+        # Validates every entry now, at start-up (the core's error names `trusted`).
+        _native.client_ip("127.0.0.1", None, trusted)
+        self._trusted: Optional[List[str]] = trusted or None
         self._subnet = subnet
-        # Validates trusted and subnet now, at start-up.
-        _client_ip("127.0.0.1", None, self._trusted) if trusted else None
-        _ip_key("::1", subnet)
-        self._plain = not trusted
+        # /128 is one address: keyed by the bare address, as before, rather than "addr/128".
+        self._ipv6_subnet = 0 if subnet == 128 else subnet
 
     def __call__(self, conn: HTTPConnection) -> str:
         peer = _peer(conn)
         if not peer:
             return "unknown"
-        if self._plain:
-            ip = peer
-        else:
-            ip = _client_ip(peer, conn.headers.get("x-forwarded-for"), self._trusted)
-        return _ip_key(ip, self._subnet)
+        try:
+            ip = peer if self._trusted is None else _native.client_ip(
+                peer, conn.headers.getlist("x-forwarded-for") or None, self._trusted)
+            return _native.ip_key(ip, self._ipv6_subnet)
+        except InvalidArgument:
+            # A peer that is not an IP (a unix socket, Starlette's "testclient") is its own key.
+            return peer
 
     def __repr__(self) -> str:
         return f"by_ip(trusted={self._trusted!r}, subnet={self._subnet})"
@@ -197,8 +160,11 @@ def by_ip(request: Optional[HTTPConnection] = None, *, trusted: Union[None, str,
     """Key by client IP, IPv6 grouped to its /`subnet` (one home or VPS gets one bucket).
 
     `key=by_ip` uses the socket peer and ignores X-Forwarded-For. Behind proxies pass their
-    addresses: `key=by_ip(trusted=["10.0.0.0/8"])`; X-Forwarded-For is then walked from the right
-    while the hop is trusted, so a client cannot choose its own key by sending the header."""
+    addresses: `key=by_ip(trusted=["10.0.0.0/8"])` (IPs, CIDRs, or the keywords "loopback",
+    "private", "linklocal", "uniquelocal"); X-Forwarded-For is then walked from the right while the
+    hop is trusted, so a client cannot choose its own key by sending the header. Both steps are
+    redkeeper.client_ip(peer, xff, trusted) and redkeeper.ip_key(ip, ipv6_subnet) from the core;
+    `subnet=128` keys each IPv6 address alone (ip_key's ipv6_subnet=0)."""
     global _by_ip_default
     if request is not None:
         if not isinstance(request, HTTPConnection):
@@ -451,10 +417,8 @@ class RateLimit:
                 limiter, key, cost = checks[0]
                 result = await limiter.hit(key, cost)
                 return self._decide(result.allowed, result, (result,))
-            if hasattr(self.client, "hit_many"):
-                many = await self.client.hit_many(checks)
-                return self._decide(many.allowed, many.deciding, many.results)
-            return await self._hit_many_fallback(checks)  # TEMPORARY
+            many = await self.client.hit_many(checks)
+            return self._decide(many.allowed, many.deciding, many.results)
         except (InvalidArgument, _native.ClientClosed):
             raise  # a bug in the app (bad key or cost, closed client), never a store outage
         except RedkeeperError:
@@ -463,20 +427,6 @@ class RateLimit:
             if self.on_error == "open":  # only reachable when the failure is outside the limiter
                 return Decision(True, None, (), {}, 0)
             return Decision(False, None, (), {"Retry-After": "1"}, 1, unavailable=True)
-
-    async def _hit_many_fallback(self, checks: List[Tuple[AsyncLimiter, Any, int]]) -> Decision:
-        done = []
-        results = []
-        for limiter, key, cost in checks:
-            r = await limiter.hit(key, cost)
-            results.append(r)
-            if not r.allowed:
-                for l2, k2, c2 in done:
-                    await l2.refund(k2, c2)
-                return self._decide(False, r, results)
-            done.append((limiter, key, cost))
-        deciding = min(results, key=lambda r: r.remaining)
-        return self._decide(True, deciding, results)
 
     def _decide(self, allowed: bool, result: RateLimitResult,
                 results: Sequence[RateLimitResult]) -> Decision:

@@ -78,6 +78,19 @@ async def test_a_spoofing_client_cannot_escape_its_limit_behind_a_trusted_proxy(
     assert codes == [200, 200, 429, 429]
 
 
+async def test_by_ip_matches_the_core_helpers_and_takes_their_keywords() -> None:
+    # The README's `trusted=["10.0.0.0/8", "loopback"]`: keywords come from redkeeper.client_ip.
+    key = by_ip(trusted=["10.0.0.0/8", "loopback"])
+    xff = {"X-Forwarded-For": "2001:db8:1:2345::9, 10.2.2.2"}
+    got = await key_for(key, ("127.0.0.1", 1), xff)
+    core = redkeeper.ip_key(redkeeper.client_ip("127.0.0.1", xff["X-Forwarded-For"],
+                                                ["10.0.0.0/8", "loopback"]))
+    assert got == core == "2001:db8:1:2300::/56"
+    # A peer that is not an IP (Starlette's TestClient says "testclient") is keyed as it is.
+    assert await key_for(key, ("testclient", 1), xff) == "testclient"
+    assert await key_for(by_ip, ("testclient", 1)) == "testclient"
+
+
 async def test_ipv6_is_grouped_to_a_56_and_mapped_ipv4_is_ipv4() -> None:
     a = await key_for(by_ip, ("2001:db8:1:2300::1", 1))
     b = await key_for(by_ip, ("2001:db8:1:23ff:ffff::9", 1))
@@ -125,3 +138,7 @@ def test_key_helpers_reject_bad_arguments() -> None:
         combine()
     with pytest.raises(redkeeper.InvalidArgument, match="subnet"):
         by_ip(subnet=200)
+    with pytest.raises(redkeeper.InvalidArgument, match="subnet"):
+        by_ip(subnet=0)  # would put every IPv6 client in one bucket
+    with pytest.raises(redkeeper.InvalidArgument, match="trusted"):
+        by_ip(trusted=["10.0.0.0/33"])

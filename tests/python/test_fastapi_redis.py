@@ -39,6 +39,15 @@ def scripts_run(admin: Any) -> int:
     return sum(int(n) for n in re.findall(r"^cmdstat_eval(?:sha)?:calls=(\d+)", text, re.M))
 
 
+def commands_run(admin: Any) -> int:
+    """Every command the server has run so far (those run inside scripts too), INFO itself (the
+    test's own probe) left out."""
+    info = admin.command("INFO", "commandstats")
+    text = info.decode() if isinstance(info, bytes) else str(info)
+    return sum(int(n) for name, n in re.findall(r"^cmdstat_([^:]+):calls=(\d+)", text, re.M)
+               if name != "info")
+
+
 def dead_url() -> str:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -50,6 +59,21 @@ def dead_url() -> str:
 def admin(redis_server: Any) -> Any:
     return redis_server
 
+
+async def test_several_limits_cost_one_script_call_per_request(redis_server: Any, admin: Any) -> None:
+    async with redkeeper.AsyncClient(redis_server.url, prefix="m" + uuid.uuid4().hex[:8]) as rk:
+        dep = rate_limit(rk, "2/minute", "10/hour", "100/day", name="three", algorithm="fixed_window")
+        async with http(app_with(dep)) as c:
+            await c.get("/")  # loads the script
+            before = scripts_run(admin)
+            codes = [(await c.get("/")).status_code for _ in range(3)]
+            after = scripts_run(admin)
+        minute, hour, day = dep.limiters
+        remaining = [(await l.peek("203.0.113.7")).remaining for l in (minute, hour, day)]
+    assert codes == [200, 429, 429]
+    assert after - before == 3  # one script per request for all three limits
+    # The second request consumed from all three; the rejected ones from none.
+    assert remaining == [0, 8, 98]
 
 
 @pytest.mark.parametrize("use_middleware", [False, True])
@@ -108,3 +132,34 @@ async def test_event_loop_keeps_running_while_redis_is_paused(redis_server: Any,
     assert answer.status_code == 200
     assert elapsed >= 0.3  # the request really waited for Redis...
     assert ticks >= 15  # ...while the loop kept serving other work
+
+
+async def test_local_block_cache_spares_redis_under_attack(redis_server: Any, admin: Any) -> None:
+    async with redkeeper.AsyncClient(redis_server.url, prefix="b" + uuid.uuid4().hex[:8]) as rk:
+        dep = rate_limit(rk, "2/minute", name="attacked", local_block_cache=True,
+                         algorithm="fixed_window")
+        async with http(app_with(dep)) as c:
+            assert [(await c.get("/")).status_code for _ in range(3)] == [200, 200, 429]
+            before = commands_run(admin)
+            attack = [await c.get("/") for _ in range(50)]
+            after = commands_run(admin)
+    assert all(a.status_code == 429 for a in attack)
+    assert all(int(a.headers["Retry-After"]) >= 1 for a in attack)
+    assert after - before == 0  # not one command: the blocked key is answered in-process
+
+
+async def test_several_limits_with_the_block_cache_stop_reaching_redis(redis_server: Any,
+                                                                       admin: Any) -> None:
+    async with redkeeper.AsyncClient(redis_server.url, prefix="c" + uuid.uuid4().hex[:8]) as rk:
+        dep = rate_limit(rk, "2/minute", "50/hour", name="both", local_block_cache=True,
+                         algorithm="fixed_window")
+        async with http(app_with(dep)) as c:
+            assert [(await c.get("/")).status_code for _ in range(3)] == [200, 200, 429]
+            before = commands_run(admin)
+            attack = [(await c.get("/")).status_code for _ in range(20)]
+            after = commands_run(admin)
+        minute, hour = dep.limiters
+        remaining = [(await l.peek("203.0.113.7")).remaining for l in (minute, hour)]
+    assert attack == [429] * 20
+    assert after - before == 0
+    assert remaining == [0, 48]  # the rejected requests consumed nothing from the hourly limit
