@@ -10,7 +10,10 @@ export type NextFunction = (err?: unknown) => void;
 
 export type Awaitable<T> = T | Promise<T>;
 export type KeyGenerator = (req: Request, res: Response) => Awaitable<string>;
-/** Trusted proxies: IPs, CIDRs ('10.0.0.0/8'), or 'loopback' | 'linklocal' | 'uniquelocal'. */
+/**
+ * Trusted proxies: IPs, CIDRs ('10.0.0.0/8'), or 'loopback' | 'linklocal' | 'uniquelocal' (Express's
+ * names) | 'private' (all three but loopback); the core's clientIp walks X-Forwarded-For with them.
+ */
 export type Trust = string | string[];
 
 export interface RateLimitInfo {
@@ -124,5 +127,8 @@ export declare function byRoute(): KeyGenerator;
 export declare function byRoute(req: Request): string;
 /** Joins the parts with '|'. */
 export declare function combine(...generators: KeyGenerator[]): KeyGenerator;
-/** express-rate-limit 8's ipKeyGenerator: IPv4 as is, IPv6 as its /subnet network. */
+/**
+ * express-rate-limit 8's ipKeyGenerator, by the core's ipKey: IPv4 (and IPv4-mapped IPv6) as is, IPv6 as
+ * its /subnet network (false: the whole address, canonical); a string that is not an IP is returned as is.
+ */
 export declare function ipKey(ip: string, subnet?: number | false): string;

@@ -5,7 +5,8 @@
 const express = require('express');
 const request = require('supertest');
 const { connect } = require('../..');
-const { rateLimit, byIp } = require('../../node/express');
+const { rateLimit, byIp, ipKey } = require('../../node/express');
+const { ipKeyGenerator } = require('express-rate-limit');
 const { freePort } = require('./helpers/redisServer');
 
 describe('passOnStoreError with a Redis that is not there', () => {
@@ -119,5 +120,27 @@ describe('whose IP: proxies are only believed when trusted', () => {
     await request(app).get('/').set('X-Forwarded-For', '2001:db8:abcd:1201:5::1').expect(200);
     await request(app).get('/').set('X-Forwarded-For', '::ffff:192.0.2.1').expect(200);
     expect(keys).toEqual(['2001:db8:abcd:1201::/64', '192.0.2.1']);
+  });
+
+  test("trust takes the core's keywords, and a bad entry is reported under `trust`", async () => {
+    const { app, keys } = recorder({ trust: ['private', 'loopback'] });
+    await request(app).get('/').set('X-Forwarded-For', '203.0.113.50, 10.9.9.9, 192.168.1.1').expect(200);
+    expect(keys).toEqual(['203.0.113.50']);
+    expect(() => byIp({ trust: ['loopback', 'intranet'] })).toThrow(/^trust: 'intranet' is not an IP/);
+    expect(() => byIp({ trust: [5] })).toThrow(/^trust: /);
+  });
+});
+
+describe('ipKey comes from the core', () => {
+  test("ipKey gives express-rate-limit's ipKeyGenerator keys", () => {
+    const ips = ['198.51.100.4', '::ffff:198.51.100.4', '::1', '2001:db8:abcd:1201::1', '2001:DB8:ABCD:12FF:FFFF::2',
+      '2001:db8::', 'fe80::1', 'not-an-ip', ''];
+    for (const subnet of [56, 64, 48, 128, 1]) {
+      for (const ip of ips) expect([ip, subnet, ipKey(ip, subnet)]).toEqual([ip, subnet, ipKeyGenerator(ip, subnet)]);
+    }
+    expect(ipKey('2001:db8:abcd:1201::1')).toBe(ipKeyGenerator('2001:db8:abcd:1201::1'));
+    // false: the whole address, written the one canonical way (ipKeyGenerator keeps the spelling).
+    expect(ipKey('2001:DB8:0:0::1', false)).toBe('2001:db8::1');
+    expect(() => ipKey('::1', 129)).toThrow(/ipv6Subnet/);
   });
 });

@@ -4,7 +4,7 @@
 
 const { invalidArgument } = require('../errors');
 const opts = require('../options');
-const { trustMatcher, clientIpJs, ipKey, checkSubnet, unmap } = require('./ip');
+const { checkTrust, clientIp, ipKey, checkSubnet, unmap } = require('./ip');
 
 const BY_IP_OPTIONS = ['trust', 'ipv6Subnet'];
 
@@ -17,10 +17,11 @@ function byIp(options) {
   const o = opts.checkOptionsObject(options, 'byIp options', BY_IP_OPTIONS);
   const subnet = o.ipv6Subnet === undefined ? 56 : checkSubnet(o.ipv6Subnet);
   if (o.trust !== undefined) {
-    const isTrusted = trustMatcher(o.trust);
+    const trusted = checkTrust(o.trust);
     return (req) => {
       const socket = req.socket || req.connection;
-      const ip = clientIpJs(socket && socket.remoteAddress, req.headers['x-forwarded-for'], isTrusted);
+      const peer = socket && socket.remoteAddress;
+      const ip = peer && clientIp(peer, req.headers['x-forwarded-for'], trusted);
       if (!ip) throw invalidArgument('keyGenerator', 'the request has no peer address (connection already closed?)');
       return ipKey(ip, subnet);
     };

@@ -8,7 +8,7 @@ const opts = require('../options');
 const { byIp, isPromise } = require('./keys');
 const { checkSubnet } = require('./ip');
 const { setRateLimitHeaders, policyOf } = require('./headers');
-const { hitAll, refundAll, supportsLocalBlockCache } = require('./engine');
+const { hitAll, refundAll } = require('./engine');
 
 const DRAFTS = ['draft-6', 'draft-7', 'draft-8'];
 const DEFAULT_MESSAGE = 'Too many requests, please try again later.';
@@ -122,12 +122,7 @@ function makeLimiter(client, spec) {
   const options = { limit: spec.limit, windowMs: spec.windowMs, algorithm: spec.algorithm, onError: 'raise' };
   if (spec.blockDuration !== undefined) options.blockDuration = spec.blockDuration;
   const cacheSize = parseLocalBlockCache(spec.localBlockCache, spec.param === 'options' ? 'localBlockCache' : `${spec.param}.localBlockCache`);
-  if (cacheSize > 0) {
-    if (!supportsLocalBlockCache(client)) {
-      throw new RedkeeperError(ErrorCodes.INVALID_ARGUMENT, 'localBlockCache: not supported by this build of redkeeper');
-    }
-    options.localBlockCache = cacheSize;
-  }
+  if (cacheSize > 0) options.localBlockCache = cacheSize;
   return client.limiter(spec.name, options);
 }
 
