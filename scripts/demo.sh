@@ -8,3 +8,7 @@ log "Python demo (examples/demo.py)"
 "$ROOT/.venv/bin/python" examples/demo.py
 log "Node demo (examples/demo.js)"
 node examples/demo.js
+log "FastAPI example app under requests (examples/http_demo.py)"
+"$ROOT/.venv/bin/python" examples/http_demo.py
+log "Express example app under requests (examples/http_demo.js)"
+node examples/http_demo.js
