@@ -11,7 +11,9 @@
 #include <unordered_map>
 #include <utility>
 
+#include "errors.hpp"
 #include "redkeeper/completion_queue.hpp"
+#include "redkeeper/error.hpp"
 
 namespace redkeeper_node {
 
@@ -52,5 +54,28 @@ class AsyncBridge {
   uint64_t next_id_ = 1;
   bool referenced_ = false;
 };
+
+// JS thread: starts a core op whose callback may run on the I/O thread and returns its promise. The
+// promise resolves with to_js(env, value) or rejects with the mapped core error; if `start` throws,
+// the op is forgotten and the exception propagates (the caller's guard turns it into a JS error).
+template <class T, class Start, class ToJs>
+Napi::Promise start_async(const std::shared_ptr<AsyncBridge>& bridge, Start&& start, ToJs to_js) {
+  auto [id, promise] = bridge->begin();
+  try {
+    start([bridge, id = id, to_js](redkeeper::Result<T> r) {
+      bridge->complete(id, [r = std::move(r), to_js](Napi::Env e, Napi::Promise::Deferred& d) {
+        if (r.ok()) {
+          d.Resolve(to_js(e, r.value()));
+        } else {
+          d.Reject(to_js_error(e, r.error()).Value());
+        }
+      });
+    });
+  } catch (...) {
+    bridge->abandon(id);
+    throw;
+  }
+  return promise;
+}
 
 }  // namespace redkeeper_node

@@ -148,22 +148,9 @@ Napi::Value NativeClient::ping(const Napi::CallbackInfo& info) {
       return deferred.Promise();
     }
     auto bridge = state_->bridge_for(env);
-    auto [id, promise] = bridge->begin();
-    try {
-      state_->client->ping([bridge, id = id](redkeeper::Result<double> r) {
-        bridge->complete(id, [r = std::move(r)](Napi::Env e, Napi::Promise::Deferred& d) {
-          if (r.ok()) {
-            d.Resolve(Napi::Number::New(e, r.value()));
-          } else {
-            d.Reject(to_js_error(e, r.error()).Value());
-          }
-        });
-      });
-    } catch (...) {
-      bridge->abandon(id);
-      throw;
-    }
-    return promise;
+    return start_async<double>(
+        bridge, [&](auto done) { state_->client->ping(std::move(done)); },
+        [](Napi::Env e, double latency_ms) { return Napi::Number::New(e, latency_ms); });
   });
 }
 

@@ -222,22 +222,9 @@ Napi::Value NativeLimiter::run_limit_op(Napi::Env env, Start&& start) {
     return env.Undefined();
   }
   auto bridge = state_->bridge_for(env);
-  auto [id, promise] = bridge->begin();
-  try {
-    start([bridge, id = id](redkeeper::Result<redkeeper::LimitResult> r) {
-      bridge->complete(id, [r = std::move(r)](Napi::Env e, Napi::Promise::Deferred& d) {
-        if (r.ok()) {
-          d.Resolve(result_array(e, r.value()));
-        } else {
-          d.Reject(to_js_error(e, r.error()).Value());
-        }
-      });
-    });
-  } catch (...) {
-    bridge->abandon(id);
-    throw;
-  }
-  return promise;
+  return start_async<redkeeper::LimitResult>(
+      bridge, [&](auto done) { start(std::move(done)); },
+      [](Napi::Env e, const redkeeper::LimitResult& r) { return result_array(e, r); });
 }
 
 Napi::Value NativeLimiter::hit(const Napi::CallbackInfo& info) {
@@ -305,22 +292,9 @@ Napi::Value NativeLimiter::reset(const Napi::CallbackInfo& info) {
       return env.Undefined();
     }
     auto bridge = state_->bridge_for(env);
-    auto [id, promise] = bridge->begin();
-    try {
-      limiter_->reset(key.view(), [bridge, id = id](redkeeper::Result<redkeeper::Unit> r) {
-        bridge->complete(id, [r = std::move(r)](Napi::Env e, Napi::Promise::Deferred& d) {
-          if (r.ok()) {
-            d.Resolve(e.Undefined());
-          } else {
-            d.Reject(to_js_error(e, r.error()).Value());
-          }
-        });
-      });
-    } catch (...) {
-      bridge->abandon(id);
-      throw;
-    }
-    return promise;
+    return start_async<redkeeper::Unit>(
+        bridge, [&](auto done) { limiter_->reset(key.view(), std::move(done)); },
+        [](Napi::Env e, const redkeeper::Unit&) { return e.Undefined(); });
   });
 }
 

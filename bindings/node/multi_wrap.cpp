@@ -140,22 +140,9 @@ Napi::Value hit_many(Napi::Env env, const std::shared_ptr<ClientState>& state, c
     return multi_to_js(env, out->value());
   }
   auto bridge = state->bridge_for(env);
-  auto [id, promise] = bridge->begin();
-  try {
-    state->client->hit_many(std::move(core_checks), [bridge, id = id](redkeeper::Result<redkeeper::MultiLimitResult> r) {
-      bridge->complete(id, [r = std::move(r)](Napi::Env e, Napi::Promise::Deferred& d) {
-        if (r.ok()) {
-          d.Resolve(multi_to_js(e, r.value()));
-        } else {
-          d.Reject(to_js_error(e, r.error()).Value());
-        }
-      });
-    });
-  } catch (...) {
-    bridge->abandon(id);
-    throw;
-  }
-  return promise;
+  return start_async<redkeeper::MultiLimitResult>(
+      bridge, [&](auto done) { state->client->hit_many(std::move(core_checks), std::move(done)); },
+      [](Napi::Env e, const redkeeper::MultiLimitResult& r) { return multi_to_js(e, r); });
 }
 
 void register_http(Napi::Env env, Napi::Object exports) {
