@@ -65,6 +65,19 @@ lm::State* state_of(MemoryEntry* entry, const LimiterConfig& config) {
   return s;
 }
 
+// The key's state advanced to `now`; absent (or foreign) state starts from a full allowance.
+lm::State* current_state(MemoryEntry& entry, const LimiterConfig& config, int64_t now) {
+  lm::State* s = state_of(&entry, config);
+  if (s == nullptr) {
+    entry.value = lm::State{};
+    s = std::get_if<lm::State>(&entry.value);
+    lm::init_state(*s, config, now, 0);
+  } else {
+    lm::advance(*s, config, now);
+  }
+  return s;
+}
+
 template <class T, class F>
 void complete(const Callback<T>& done, F&& f) {
   std::optional<Result<T>> result;
@@ -120,15 +133,7 @@ LimitResult MemoryLimiter::hit_now(std::string_view id, int64_t cost) {
   return store_->transact(key, [&](MemoryView& view) {
     const int64_t now = view.now_ms();
     MemoryEntry& entry = view.find_or_create(key);
-    lm::State* s = state_of(&entry, config_);
-    if (s == nullptr) {
-      // Absent (or foreign) state: start from a full allowance.
-      entry.value = lm::State{};
-      s = std::get_if<lm::State>(&entry.value);
-      lm::init_state(*s, config_, now, 0);
-    } else {
-      lm::advance(*s, config_, now);
-    }
+    lm::State* s = current_state(entry, config_, now);
     if ((*s)[lm::kBlockedUntil] > now) return blocked_result(config_, (*s)[lm::kBlockedUntil] - now);
 
     LimitResult result;
@@ -201,14 +206,7 @@ LimitResult MemoryLimiter::block_now(std::string_view id, int64_t duration_ms) {
   return store_->transact(key, [&](MemoryView& view) {
     const int64_t now = view.now_ms();
     MemoryEntry& entry = view.find_or_create(key);
-    lm::State* s = state_of(&entry, config_);
-    if (s == nullptr) {
-      entry.value = lm::State{};
-      s = std::get_if<lm::State>(&entry.value);
-      lm::init_state(*s, config_, now, 0);
-    } else {
-      lm::advance(*s, config_, now);
-    }
+    lm::State* s = current_state(entry, config_, now);
     (*s)[lm::kBlockedUntil] = now + duration_ms;  // replaces any shorter or longer block
     settle(view, key, entry, *s, now, lm::full_after_ms(*s, config_, now));
     return blocked_result(config_, duration_ms);
