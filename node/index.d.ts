@@ -1,5 +1,18 @@
 // Types for the redkeeper Node package (CommonJS entry node/index.js, ESM entry node/index.mjs).
 
+import type { Tokens, TokenVersions } from './lib/tokens';
+import type { Sessions } from './lib/sessions';
+import type { Cache, CacheOptions } from './lib/cache';
+import type { Lock, LockOptions } from './lib/lock';
+import type { Idempotency } from './lib/idempotency';
+import type { Otp } from './lib/otp';
+export type * from './lib/tokens';
+export type * from './lib/sessions';
+export type * from './lib/cache';
+export type * from './lib/lock';
+export type * from './lib/idempotency';
+export type * from './lib/otp';
+
 export type ErrorCode =
   | 'ERR_RK_INVALID_ARGUMENT'
   | 'ERR_RK_CONNECTION'
@@ -180,6 +193,20 @@ export declare class Client {
   limiter(name: string, options: LimiterOptions): Limiter;
   /** Several limits at one instant, all or nothing; one round trip on Redis. */
   hitMany(checks: LimitCheck[]): Promise<MultiLimitResult>;
+  /** The JWT denylist. */
+  readonly tokens: Tokens;
+  /** Per-user token versions plus a global epoch. */
+  readonly tokenVersions: TokenVersions;
+  /** Server-side sessions with a per-user index. */
+  readonly sessions: Sessions;
+  /** A cache namespace (tenant). */
+  cache(namespace?: string, options?: CacheOptions): Cache;
+  /** A distributed lock with fencing tokens. */
+  lock(name: string, options?: LockOptions): Lock;
+  /** Idempotency keys and once() for webhooks. */
+  readonly idempotency: Idempotency;
+  /** One-time codes. */
+  readonly otp: Otp;
   /** Round-trip latency in milliseconds. */
   ping(): Promise<number>;
   health(): Promise<Health>;

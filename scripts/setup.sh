@@ -12,7 +12,7 @@ if [ "$(id -u)" != "0" ]; then SUDO="sudo"; fi
 
 need_apt=()
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
-for pkg in build-essential cmake ninja-build pkg-config libhiredis-dev libasio-dev nlohmann-json3-dev \
+for pkg in build-essential cmake ninja-build pkg-config libhiredis-dev liblua5.1-0-dev libasio-dev nlohmann-json3-dev \
            libssl-dev libgtest-dev redis-server redis-tools openssl; do
   have_pkg "$pkg" || need_apt+=("$pkg")
 done

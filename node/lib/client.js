@@ -87,6 +87,39 @@ class Client {
 
   // Several limits at one instant, all or nothing: [{ limiter, key, cost }]. When any limit
   // rejects, none consumes. One round trip on Redis. Resolves to a MultiLimitResult.
+  // The script-based primitives: each module in lib/ builds its object around a PrimitiveHandle
+  // (lib/primitive.js). Required lazily: most apps use a few.
+  _prim(name, make) {
+    if (this._prims === undefined) this._prims = new Map();
+    let p = this._prims.get(name);
+    if (p === undefined) {
+      p = make(this);
+      this._prims.set(name, p);
+    }
+    return p;
+  }
+
+  /** The JWT denylist (revoke, revokeUser, isRevoked, check, stats). */
+  get tokens() { return this._prim('tokens', (c) => require('./tokens').createTokens(c)); }
+
+  /** Per-user token version counters plus a global epoch. */
+  get tokenVersions() { return this._prim('tokenVersions', (c) => require('./tokens').createTokenVersions(c)); }
+
+  /** Server-side sessions with a per-user index. */
+  get sessions() { return this._prim('sessions', (c) => require('./sessions').createSessions(c)); }
+
+  /** A cache namespace (tenant): JSON/Buffer values, counters, tags, getOrSet. */
+  cache(namespace = 'default', options) { return require('./cache').createCache(this, namespace, options); }
+
+  /** A distributed lock with fencing tokens: `await rk.lock('job', { ttlMs }).using(async (lk) => ...)`. */
+  lock(name, options) { return require('./lock').createLock(this, name, options); }
+
+  /** Idempotency keys: begin/complete/abandon, and once() for webhooks. */
+  get idempotency() { return this._prim('idempotency', (c) => require('./idempotency').createIdempotency(c)); }
+
+  /** One-time codes: issue and verify, stored as HMACs, with attempt limits. */
+  get otp() { return this._prim('otp', (c) => require('./otp').createOtp(c)); }
+
   hitMany(checks) {
     return hitMany(this[kNative], checks);
   }

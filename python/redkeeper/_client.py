@@ -164,7 +164,8 @@ class _BridgedAsyncLimiter(AsyncLimiter):
 
 
 class _ClientBase:
-    __slots__ = ("_native",)
+    __slots__ = ("_native", "_prims")
+    _is_async = False
 
     def __init__(
         self,
@@ -194,6 +195,62 @@ class _ClientBase:
             tls_verify,
             max_pending,
         )
+        self._prims: Dict[str, Any] = {}
+
+    # The script-based primitives: each module builds the async or sync flavour for this client
+    # (self._is_async) around a _primitive.PrimitiveHandle. Imported lazily: most apps use a few.
+    def _prim(self, name: str, make: Any) -> Any:
+        p = self._prims.get(name)
+        if p is None:
+            p = self._prims[name] = make(self)
+        return p
+
+    @property
+    def tokens(self) -> Any:
+        """The JWT denylist (revoke, revoke_user, is_revoked, check, stats)."""
+        from .tokens import make_tokens
+
+        return self._prim("tokens", make_tokens)
+
+    @property
+    def token_versions(self) -> Any:
+        """Per-user token version counters plus a global epoch."""
+        from .tokens import make_token_versions
+
+        return self._prim("token_versions", make_token_versions)
+
+    @property
+    def sessions(self) -> Any:
+        """Server-side sessions with a per-user index."""
+        from .sessions import make_sessions
+
+        return self._prim("sessions", make_sessions)
+
+    def cache(self, namespace: str = "default", **options: Any) -> Any:
+        """A cache namespace (tenant): JSON/bytes values, counters, tags, get_or_set."""
+        from .cache import make_cache
+
+        return make_cache(self, namespace, **options)
+
+    def lock(self, name: str, **options: Any) -> Any:
+        """A distributed lock with fencing tokens: `async with client.lock("job", ttl=10) as lk:`."""
+        from .locks import make_lock
+
+        return make_lock(self, name, **options)
+
+    @property
+    def idempotency(self) -> Any:
+        """Idempotency keys: begin/complete/abandon, and once() for webhooks."""
+        from .idempotency import make_idempotency
+
+        return self._prim("idempotency", make_idempotency)
+
+    @property
+    def otp(self) -> Any:
+        """One-time codes: issue and verify, stored as HMACs, with attempt limits."""
+        from .otp import make_otp
+
+        return self._prim("otp", make_otp)
 
     def _native_limiter(
         self,
@@ -282,6 +339,7 @@ class AsyncClient(_ClientBase):
     """asyncio client: same methods as Client, awaited. `async with AsyncClient(url) as rk: ...`"""
 
     __slots__ = ()
+    _is_async = True
 
     def limiter(
         self,

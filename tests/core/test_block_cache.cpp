@@ -112,6 +112,7 @@ class CachingClient final : public Client {
   void hit_many(std::vector<LimitCheck> checks, Callback<MultiLimitResult> done) override {
     inner_->hit_many(std::move(checks), std::move(done));
   }
+  std::shared_ptr<Backend> backend() override { return inner_->backend(); }
   bool completes_inline() const override { return inner_->completes_inline(); }
   void ping(Callback<double> done) override { inner_->ping(std::move(done)); }
   Health health() const override { return inner_->health(); }

@@ -10,8 +10,11 @@
 #include "redkeeper/clock.hpp"
 #include "redkeeper/error.hpp"
 #include "redkeeper/limiter.hpp"
+#include "redkeeper/primitive.hpp"
 
 namespace redkeeper {
+
+class Backend;  // core/src/common/backend.hpp
 
 struct TlsOptions {
   std::string ca_file;         // PEM bundle; empty = system default paths
@@ -72,6 +75,12 @@ class Client {
   // are 1..kMaxLimitChecks checks with limiters made by this client, valid keys and costs, and no
   // (limiter name, key) pair twice.
   virtual void hit_many(std::vector<LimitCheck> checks, Callback<MultiLimitResult> done) = 0;
+
+  // A script-based primitive bound to this backend (kinds listed in primitive.hpp). Throws
+  // InvalidArgument on an unknown kind or bad config, Error(Closed) on a closed client.
+  std::shared_ptr<Primitive> primitive(std::string_view kind, const Value& config);
+  // What script-based primitives run on (one per client, created on first use).
+  virtual std::shared_ptr<Backend> backend() = 0;
 
   // True when ops complete inside the call (memory): bindings skip the thread hop then.
   virtual bool completes_inline() const = 0;

@@ -18,6 +18,14 @@ enum class ErrorCode {
   Script,           // a Lua script or command returned an error
   Closed,           // the client was closed
   Internal,         // a bug in redkeeper: never expected
+  // Primitive-specific outcomes that are errors for the caller.
+  TokenMalformed,   // not a decodable JWT (parts, base64url, JSON, claim types, size)
+  TokenInvalid,     // signature/algorithm check failed (alg none, confusion, bad signature, expired)
+  TokenRevoked,     // check(): the token is denylisted or its user was revoked after it was issued
+  LockNotAcquired,  // acquire gave up (wait elapsed) or the store could not be asked
+  LockLost,         // the lock expired or was taken over while its holder still used it
+  LockNotOwner,     // release/extend by someone who does not hold the lock
+  LoaderFailed,     // cache get_or_set: the loader of another caller/process failed
 };
 
 // Stable names used by the bindings: Node `err.code`, Python exception class lookup.
@@ -31,6 +39,13 @@ inline const char* error_code_name(ErrorCode code) {
     case ErrorCode::Script: return "ERR_RK_SCRIPT";
     case ErrorCode::Closed: return "ERR_RK_CLOSED";
     case ErrorCode::Internal: return "ERR_RK_INTERNAL";
+    case ErrorCode::TokenMalformed: return "ERR_RK_TOKEN_MALFORMED";
+    case ErrorCode::TokenInvalid: return "ERR_RK_TOKEN_INVALID";
+    case ErrorCode::TokenRevoked: return "ERR_RK_TOKEN_REVOKED";
+    case ErrorCode::LockNotAcquired: return "ERR_RK_LOCK_NOT_ACQUIRED";
+    case ErrorCode::LockLost: return "ERR_RK_LOCK_LOST";
+    case ErrorCode::LockNotOwner: return "ERR_RK_LOCK_NOT_OWNER";
+    case ErrorCode::LoaderFailed: return "ERR_RK_LOADER_FAILED";
   }
   return "ERR_RK_INTERNAL";
 }

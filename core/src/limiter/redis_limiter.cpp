@@ -15,7 +15,7 @@
 namespace redkeeper {
 
 namespace limiter_lua {
-// Defined in the build dir's limiter_lua.cpp, generated from scripts/*.lua by core/CMakeLists.txt.
+// Defined in the build dir's embedded_lua.cpp, generated from scripts/*.lua by core/CMakeLists.txt.
 extern const char common[];
 extern const char helpers[];
 extern const char ops[];

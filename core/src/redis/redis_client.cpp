@@ -1,6 +1,7 @@
 // RedisClient: the public face of the Redis backend; all I/O is delegated to RedisEngine.
 #include "redis/redis_client.hpp"
 
+#include "common/factories.hpp"
 #include "limiter/block_cache.hpp"
 #include "limiter/multi_redis.hpp"
 #include "limiter/redis_limiter.hpp"
@@ -14,7 +15,13 @@ RedisClient::RedisClient(RedisUrl url, ClientOptions options)
   engine_->start();
 }
 
-RedisClient::~RedisClient() { engine_->close(); }
+RedisClient::~RedisClient() { close(); }
+
+std::shared_ptr<Backend> RedisClient::backend() {
+  std::lock_guard<std::mutex> lock(backend_mu_);
+  if (!backend_) backend_ = make_redis_backend(url_, options_, engine_);
+  return backend_;
+}
 
 std::shared_ptr<Limiter> RedisClient::limiter(LimiterConfig config) {
   validate(config);
@@ -67,7 +74,15 @@ Health RedisClient::health() const {
 }
 
 Stats RedisClient::stats() const { return engine_->stats(); }
-void RedisClient::close() { engine_->close(); }
+void RedisClient::close() {
+  std::shared_ptr<Backend> backend;
+  {
+    std::lock_guard<std::mutex> lock(backend_mu_);
+    backend = backend_;
+  }
+  if (backend) backend->close();
+  engine_->close();
+}
 bool RedisClient::closed() const { return engine_->closed(); }
 uint64_t RedisClient::socket_writes() const { return engine_->socket_writes(); }
 

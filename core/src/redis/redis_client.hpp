@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <initializer_list>
 #include <memory>
+#include <mutex>
 #include <string_view>
 #include <vector>
 
@@ -59,6 +60,7 @@ class RedisClient final : public Client {
 
   std::shared_ptr<Limiter> limiter(LimiterConfig config) override;
   void hit_many(std::vector<LimitCheck> checks, Callback<MultiLimitResult> done) override;
+  std::shared_ptr<Backend> backend() override;
   bool completes_inline() const override { return false; }
   void ping(Callback<double> done) override;
   Health health() const override;
@@ -82,6 +84,8 @@ class RedisClient final : public Client {
  private:
   RedisUrl url_;
   std::shared_ptr<RedisEngine> engine_;
+  std::mutex backend_mu_;
+  std::shared_ptr<Backend> backend_;  // created on first use
 };
 
 }  // namespace redkeeper

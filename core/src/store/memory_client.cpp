@@ -4,6 +4,7 @@
 #include <charconv>
 #include <string>
 
+#include "common/factories.hpp"
 #include "limiter/block_cache.hpp"
 #include "limiter/memory_limiter.hpp"
 #include "limiter/multi_limiter.hpp"
@@ -33,7 +34,13 @@ MemoryClient::MemoryClient(ClientOptions options, MemoryStore::Options store_opt
     : Client(std::move(options)),
       store_(std::make_shared<MemoryStore>(options_.clock, store_options)) {}
 
-MemoryClient::~MemoryClient() { store_->close(); }
+MemoryClient::~MemoryClient() { close(); }
+
+std::shared_ptr<Backend> MemoryClient::backend() {
+  std::lock_guard<std::mutex> lock(backend_mu_);
+  if (!backend_) backend_ = make_lua_backend(options_);
+  return backend_;
+}
 
 std::shared_ptr<Limiter> MemoryClient::limiter(LimiterConfig config) {
   validate(config);
@@ -84,7 +91,15 @@ Stats MemoryClient::stats() const {
   return stats;
 }
 
-void MemoryClient::close() { store_->close(); }
+void MemoryClient::close() {
+  std::shared_ptr<Backend> backend;
+  {
+    std::lock_guard<std::mutex> lock(backend_mu_);
+    backend = backend_;
+  }
+  if (backend) backend->close();
+  store_->close();
+}
 
 std::shared_ptr<Client> make_memory_client(std::string_view url, ClientOptions options) {
   constexpr std::string_view kScheme = "memory://";

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <string_view>
 
 #include "redkeeper/client.hpp"
@@ -17,6 +18,7 @@ class MemoryClient final : public Client {
 
   std::shared_ptr<Limiter> limiter(LimiterConfig config) override;
   void hit_many(std::vector<LimitCheck> checks, Callback<MultiLimitResult> done) override;
+  std::shared_ptr<Backend> backend() override;
   bool completes_inline() const override { return true; }
   void ping(Callback<double> done) override;
   Health health() const override;
@@ -29,6 +31,8 @@ class MemoryClient final : public Client {
 
  private:
   std::shared_ptr<MemoryStore> store_;
+  std::mutex backend_mu_;
+  std::shared_ptr<Backend> backend_;  // the Lua host, created on first use
 };
 
 // Accepts "memory://" with an optional query: ?shards=N&sweep_interval_ms=N (both override the
