@@ -9,6 +9,21 @@ from one C++ core shared with the Node package.
 
 from __future__ import annotations
 
+import os as _os
+
+if _os.environ.get("REDKEEPER_NATIVE_PY"):
+    # Development: load redkeeper._native from a build directory (like Node's REDKEEPER_NATIVE), so
+    # a source checkout on PYTHONPATH runs against the module built from it.
+    import importlib.util as _ilu
+    import sys as _sys
+
+    _spec = _ilu.spec_from_file_location("redkeeper._native", _os.environ["REDKEEPER_NATIVE_PY"])
+    if _spec is None or _spec.loader is None:
+        raise ImportError("REDKEEPER_NATIVE_PY does not name a loadable module")
+    _mod = _ilu.module_from_spec(_spec)
+    _sys.modules["redkeeper._native"] = _mod
+    _spec.loader.exec_module(_mod)
+
 from ._client import AsyncClient, AsyncLimiter, Client, Duration, Health
 from ._multi import MultiRateLimitResult
 from ._native import (
