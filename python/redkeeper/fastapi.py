@@ -738,3 +738,20 @@ class RateLimitMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+# Auth state and idempotency integrations live in their own modules and load on first use.
+_LAZY = {
+    "SessionMiddleware": "redkeeper.fastapi_sessions",
+    "require_valid_token": "redkeeper.fastapi_tokens",
+    "IdempotencyMiddleware": "redkeeper.fastapi_idempotency",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'redkeeper.fastapi' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
