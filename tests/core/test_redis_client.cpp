@@ -94,6 +94,32 @@ TEST_F(RedisClientTest, PipelinesTenThousandConcurrentCommandsInOrder) {
   EXPECT_EQ(client_->stats().in_flight, 0u);
 }
 
+TEST_F(RedisClientTest, CorkedOpsWaitForUncorkAndGoOutInOneWrite) {
+  ASSERT_TRUE(call(*client_, {"PING"}).ok());  // connected, so nothing else is pending
+  constexpr int kOps = 50;
+  uint64_t writes_before = client_->socket_writes();
+  std::atomic<int> done{0};
+  Settled settled;
+  client_->cork();
+  client_->cork();  // nests
+  for (int i = 0; i < kOps; ++i) {
+    settled.add();
+    client_->command({"INCR", "corked"}, [&](Result<Reply> r) {
+      done.fetch_add(1);
+      settled.done(r.ok() ? ErrorCode::Internal : r.error().code(), r.ok());
+    }, 10000);
+  }
+  client_->uncork();
+  std::this_thread::sleep_for(milliseconds(50));
+  EXPECT_EQ(done.load(), 0) << "ops went out while still corked";
+  EXPECT_EQ(client_->socket_writes(), writes_before);
+  client_->uncork();
+  ASSERT_TRUE(settled.wait());
+  EXPECT_EQ(settled.ok(), kOps);
+  EXPECT_EQ(client_->socket_writes() - writes_before, 1u);
+  EXPECT_EQ(call(*client_, {"GET", "corked"}).value().as_string(), std::to_string(kOps));
+}
+
 TEST_F(RedisClientTest, SubmitsFromManyThreads) {
   constexpr int kThreads = 4, kPerThread = 2500;
   Settled settled;

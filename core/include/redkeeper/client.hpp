@@ -82,6 +82,11 @@ class Client {
   // What script-based primitives run on (one per client, created on first use).
   virtual std::shared_ptr<Backend> backend() = 0;
 
+  // Write-batching hint for event-loop hosts: ops started between cork() and the matching uncork()
+  // go to the network together (Node corks for one event-loop turn). Nests; no-op on memory.
+  virtual void cork() {}
+  virtual void uncork() {}
+
   // True when ops complete inside the call (memory): bindings skip the thread hop then.
   virtual bool completes_inline() const = 0;
 

@@ -84,6 +84,8 @@ void RedisClient::close() {
   engine_->close();
 }
 bool RedisClient::closed() const { return engine_->closed(); }
+void RedisClient::cork() { engine_->cork(); }
+void RedisClient::uncork() { engine_->uncork(); }
 uint64_t RedisClient::socket_writes() const { return engine_->socket_writes(); }
 
 }  // namespace redkeeper

@@ -62,6 +62,8 @@ class RedisClient final : public Client {
   void hit_many(std::vector<LimitCheck> checks, Callback<MultiLimitResult> done) override;
   std::shared_ptr<Backend> backend() override;
   bool completes_inline() const override { return false; }
+  void cork() override;
+  void uncork() override;
   void ping(Callback<double> done) override;
   Health health() const override;
   Stats stats() const override;

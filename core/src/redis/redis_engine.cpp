@@ -163,12 +163,31 @@ void RedisEngine::enqueue_formatted(Callback<Reply> done, int64_t timeout_ms, co
     queued_.push_back(std::move(op));
     if (deadline < earliest_new_deadline_) earliest_new_deadline_ = deadline;
     // Post only when no flush is already coming, or when this op needs an earlier deadline check.
-    if (!flush_pending_ || deadline < timer_at_) {
+    if (corked_ == 0 && (!flush_pending_ || deadline < timer_at_)) {
       flush_pending_ = true;
       post = true;
     }
     ops_.fetch_add(1, std::memory_order_relaxed);
     in_flight_.fetch_add(1, std::memory_order_relaxed);
+  }
+  if (post) asio::post(io_, [this] { flush(); });
+}
+
+void RedisEngine::cork() {
+  std::lock_guard<std::mutex> lock(mu_);
+  ++corked_;
+}
+
+void RedisEngine::uncork() {
+  bool post = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (corked_ > 0) --corked_;
+    // Queued ops need one flush: it also arms the deadline timer for them.
+    if (corked_ == 0 && !queued_.empty() && !flush_pending_) {
+      flush_pending_ = true;
+      post = true;
+    }
   }
   if (post) asio::post(io_, [this] { flush(); });
 }

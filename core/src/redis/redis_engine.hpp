@@ -33,6 +33,12 @@ class RedisEngine : public std::enable_shared_from_this<RedisEngine> {
   void start();  // spawns the I/O thread and the first connect attempt
   void submit(ArgList args, Callback<Reply> done, int64_t timeout_ms);
   void submit_eval(const Script& script, ArgList keys, ArgList args, Callback<Reply> done, int64_t timeout_ms);
+  // While corked, submitted ops wait in the queue instead of waking the I/O thread one by one;
+  // uncork() sends everything queued in one write. Node corks for one event-loop turn, so the
+  // requests of one turn share a write (and Redis one read) as ioredis' auto-pipelining does.
+  // Corks nest; an op's deadline still holds (uncork always follows on the caller's loop).
+  void cork();
+  void uncork();
   void close();
   bool closed() const { return closing_.load(std::memory_order_acquire); }
 
@@ -108,6 +114,7 @@ class RedisEngine : public std::enable_shared_from_this<RedisEngine> {
   mutable std::mutex mu_;
   std::deque<OpPtr> queued_;         // submitted, not yet written
   std::vector<OpPtr> free_ops_;
+  int corked_ = 0;                   // cork() depth
   bool flush_pending_ = false;       // a flush is posted or guaranteed to follow (write/connect)
   bool shut_down_ = false;           // set under mu_ by shutdown(): submit() then rejects
   SteadyClock::time_point earliest_new_deadline_ = SteadyClock::time_point::max();
