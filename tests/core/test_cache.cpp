@@ -264,6 +264,18 @@ TEST_P(CacheTest, LoaderFailureReachesWaitersAndIsNotCached) {
   EXPECT_EQ(ok(*waiter, "claim", {{"key", "k"}})["status"], Value("fill"));  // the marker is gone
 }
 
+TEST_P(CacheTest, ReleasedMarkerLetsAWaiterClaimTheFill) {
+  auto filler = cache();
+  auto waiter = cache();
+  Value first = ok(*filler, "claim", {{"key", "k"}});
+  auto pending = std::async(std::launch::async, [&] { return run(*waiter, "claim", {{"key", "k"}}); });
+  std::this_thread::sleep_for(100ms);
+  ok(*filler, "fail", {{"key", "k"}, {"token", first["token"]}, {"gen", first["gen"]}, {"release", true}});
+  Result<Value> got = pending.get();
+  ASSERT_TRUE(got.ok()) << got.error().what();
+  EXPECT_EQ(got.value()["status"], Value("fill"));
+}
+
 TEST_P(CacheTest, WaiterGivesUpAfterLockTimeoutAndLoadsItself) {
   auto filler = cache("ns", {{"lock_timeout_ms", 60000}});
   auto waiter = cache("ns", {{"lock_timeout_ms", 300}});

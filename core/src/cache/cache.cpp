@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/factories.hpp"
+#include "redkeeper/limiter.hpp"  // parse_duration_ms
 
 namespace redkeeper {
 
@@ -91,10 +92,13 @@ std::string string_arg(const Value& args, const char* name, size_t max_bytes) {
   return s;
 }
 
-// A duration in ms: a positive finite number (fractions round up, so 0.5 ms is 1 ms, never 0).
+// A duration in ms: a positive finite number (fractions round up, so 0.5 ms is 1 ms, never 0), or
+// a duration string as the limiter takes them ("90s", "15m", "1h"), so hosts pass those through.
 int64_t duration_ms(const Value& v, const char* name) {
   double d;
-  if (v.is_number_integer()) {
+  if (v.is_string()) {
+    d = static_cast<double>(parse_duration_ms(v.get_ref<const std::string&>(), name));
+  } else if (v.is_number_integer()) {
     d = static_cast<double>(v.get<int64_t>());
   } else if (v.is_number()) {
     d = v.get<double>();
@@ -332,8 +336,17 @@ class Cache final : public Primitive, public std::enable_shared_from_this<Cache>
         message = m->get<std::string>().substr(0, kMaxMessageBytes);
       }
       if (message.empty()) message = "loader failed";
+      // release: the loader had nothing to cache (None/undefined): waiters claim again instead of
+      // failing.
+      bool release = false;
+      if (const Value* rel = arg(args, "release")) {
+        if (!rel->is_boolean()) throw invalid_argument("release", "must be a boolean");
+        release = rel->get<bool>();
+      }
       return [self, key = std::move(key), token = std::move(token), gen = std::move(gen),
-              message = std::move(message), done] { self->do_fail(key, token, gen, message, done); };
+              message = std::move(message), release, done] {
+        self->do_fail(key, token, gen, message, release, done);
+      };
     }
     if (op == "invalidate_tag") {
       std::string tag = string_arg(args, "tag", kMaxKeyBytes);
@@ -638,8 +651,8 @@ class Cache final : public Primitive, public std::enable_shared_from_this<Cache>
     w->done(std::move(out));
   }
 
-  // Channel messages: 'f'|'e' gen ':' keylen ':' key payload. An empty message (subscription
-  // confirmed or re-established) makes every waiter re-check the store.
+  // Channel messages: 'f'|'e'|'r' gen ':' keylen ':' key payload (value, error text, nothing).
+  // An empty message (subscription confirmed or re-established) makes every waiter re-check.
   void on_message(std::string_view msg) {
     if (msg.empty()) {
       std::vector<std::shared_ptr<Waiter>> all;
@@ -651,7 +664,7 @@ class Cache final : public Primitive, public std::enable_shared_from_this<Cache>
       return;
     }
     const char kind = msg[0];
-    if (kind != 'f' && kind != 'e') return;
+    if (kind != 'f' && kind != 'e' && kind != 'r') return;
     const size_t c1 = msg.find(':', 1);
     if (c1 == std::string_view::npos) return;
     const size_t c2 = msg.find(':', c1 + 1);
@@ -665,6 +678,16 @@ class Cache final : public Primitive, public std::enable_shared_from_this<Cache>
     std::string_view payload = msg.substr(c2 + 1 + key_len);
 
     std::vector<std::shared_ptr<Waiter>> hit;
+    if (kind == 'r') {
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        auto it = waiters_.find(id);
+        if (it == waiters_.end()) return;
+        hit = it->second;
+      }
+      for (auto& w : hit) recheck(w, 0);  // finds no marker and claims again
+      return;
+    }
     {
       std::lock_guard<std::mutex> lock(mu_);
       auto it = waiters_.find(id);
@@ -712,8 +735,9 @@ class Cache final : public Primitive, public std::enable_shared_from_this<Cache>
   }
 
   void do_fail(const std::string& key, const std::string& token, const std::string& gen, const std::string& message,
-               const Callback<Value>& done) {
-    backend_->eval(scripts().fail, {ns_key_}, {key, token, gen, message}, [done](Result<Reply> r) {
+               bool release, const Callback<Value>& done) {
+    const std::string_view kind = release ? "r" : "e";
+    backend_->eval(scripts().fail, {ns_key_}, {key, token, gen, message, kind}, [done](Result<Reply> r) {
       if (!r.ok()) return done(r.error());
       done(Value());
     });
