@@ -21,7 +21,14 @@ export type ErrorCode =
   | 'ERR_RK_PROTOCOL'
   | 'ERR_RK_SCRIPT'
   | 'ERR_RK_CLOSED'
-  | 'ERR_RK_INTERNAL';
+  | 'ERR_RK_INTERNAL'
+  | 'ERR_RK_TOKEN_MALFORMED'
+  | 'ERR_RK_TOKEN_INVALID'
+  | 'ERR_RK_TOKEN_REVOKED'
+  | 'ERR_RK_LOCK_NOT_ACQUIRED'
+  | 'ERR_RK_LOCK_LOST'
+  | 'ERR_RK_LOCK_NOT_OWNER'
+  | 'ERR_RK_LOADER_FAILED';
 
 export declare const ErrorCodes: Readonly<{
   INVALID_ARGUMENT: 'ERR_RK_INVALID_ARGUMENT';
@@ -32,6 +39,13 @@ export declare const ErrorCodes: Readonly<{
   SCRIPT: 'ERR_RK_SCRIPT';
   CLOSED: 'ERR_RK_CLOSED';
   INTERNAL: 'ERR_RK_INTERNAL';
+  TOKEN_MALFORMED: 'ERR_RK_TOKEN_MALFORMED';
+  TOKEN_INVALID: 'ERR_RK_TOKEN_INVALID';
+  TOKEN_REVOKED: 'ERR_RK_TOKEN_REVOKED';
+  LOCK_NOT_ACQUIRED: 'ERR_RK_LOCK_NOT_ACQUIRED';
+  LOCK_LOST: 'ERR_RK_LOCK_LOST';
+  LOCK_NOT_OWNER: 'ERR_RK_LOCK_NOT_OWNER';
+  LOADER_FAILED: 'ERR_RK_LOADER_FAILED';
 }>;
 
 /** Every error redkeeper raises or rejects with. `code` is stable; messages name the parameter. */

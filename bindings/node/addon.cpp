@@ -91,6 +91,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   data->clock_ctor = Napi::Persistent(clock);
   data->client_ctor = Napi::Persistent(client);
   data->limiter_ctor = Napi::Persistent(limiter);
+  data->primitive_ctor = Napi::Persistent(NativePrimitive::define(env));
   // Node owns the instance data from here on and deletes it when the environment goes away.
   env.SetInstanceData<AddonData>(data.release());
 

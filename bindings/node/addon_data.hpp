@@ -17,6 +17,7 @@ struct AddonData {
   Napi::FunctionReference client_ctor;
   Napi::FunctionReference limiter_ctor;
   Napi::FunctionReference clock_ctor;
+  Napi::FunctionReference primitive_ctor;
 };
 
 inline AddonData& addon_data(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }

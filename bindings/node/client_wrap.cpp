@@ -59,7 +59,8 @@ Napi::Function NativeClient::define(Napi::Env env) {
                       InstanceMethod<&NativeClient::close>("close"),
                       InstanceMethod<&NativeClient::closed>("closed"),
                       InstanceMethod<&NativeClient::completes_inline>("completesInline"),
-                      InstanceMethod<&NativeClient::hit_many>("hitMany")});
+                      InstanceMethod<&NativeClient::hit_many>("hitMany"),
+                      InstanceMethod<&NativeClient::primitive>("primitive")});
 }
 
 NativeClient::NativeClient(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeClient>(info) {
@@ -194,6 +195,11 @@ Napi::Value NativeClient::closed(const Napi::CallbackInfo& info) {
 Napi::Value NativeClient::hit_many(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&] { return redkeeper_node::hit_many(env, state_, info[0]); });
+}
+
+Napi::Value NativeClient::primitive(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&] { return make_primitive(env, state_, info[0], info[1]); });
 }
 
 Napi::Value NativeClient::completes_inline(const Napi::CallbackInfo& info) {

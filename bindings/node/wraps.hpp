@@ -5,11 +5,13 @@
 #include <napi.h>
 
 #include <memory>
+#include <string>
 
 #include "bridge.hpp"
 #include "redkeeper/client.hpp"
 #include "redkeeper/clock.hpp"
 #include "redkeeper/limiter.hpp"
+#include "redkeeper/primitive.hpp"
 
 namespace redkeeper_node {
 
@@ -55,7 +57,25 @@ class NativeClient : public Napi::ObjectWrap<NativeClient> {
   Napi::Value closed(const Napi::CallbackInfo& info);
   Napi::Value completes_inline(const Napi::CallbackInfo& info);
   Napi::Value hit_many(const Napi::CallbackInfo& info);
+  Napi::Value primitive(const Napi::CallbackInfo& info);
   std::shared_ptr<ClientState> state_;
+};
+
+// A script-based primitive (primitive_wrap.cpp): call(op, args) -> Promise of the JSON result.
+class NativePrimitive : public Napi::ObjectWrap<NativePrimitive> {
+ public:
+  static Napi::Function define(Napi::Env env);
+  explicit NativePrimitive(const Napi::CallbackInfo& info);
+  void attach(std::shared_ptr<ClientState> state, std::shared_ptr<redkeeper::Primitive> primitive,
+              std::string kind);
+
+ private:
+  Napi::Value call(const Napi::CallbackInfo& info);
+  Napi::Value kind(const Napi::CallbackInfo& info);
+
+  std::shared_ptr<ClientState> state_;
+  std::shared_ptr<redkeeper::Primitive> primitive_;
+  std::string kind_;
 };
 
 class NativeLimiter : public Napi::ObjectWrap<NativeLimiter> {
@@ -101,6 +121,10 @@ Napi::Value result_array(Napi::Env env, const redkeeper::LimitResult& r);
 // (inline on memory://, else a Promise of it), and the module's clientIp / ipKey.
 Napi::Value hit_many(Napi::Env env, const std::shared_ptr<ClientState>& state, const Napi::Value& checks);
 void register_http(Napi::Env env, Napi::Object exports);
+
+// primitive_wrap.cpp: Client#primitive(kind, config) -> NativePrimitive (throws on bad kind/config).
+Napi::Value make_primitive(Napi::Env env, const std::shared_ptr<ClientState>& state, const Napi::Value& kind,
+                           const Napi::Value& config);
 
 // Shared by Limiter#headers and the module-level renderHeaders (which the header vectors use).
 redkeeper::LimitResult limit_result_from_js(const Napi::Object& obj);

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "errors.hpp"
+#include "primitive.hpp"
 
 namespace redkeeper::python {
 namespace {
@@ -32,6 +33,7 @@ py::object to_python(Outcome& outcome, const std::shared_ptr<const Policy>& poli
   }
   if (auto* latency = std::get_if<double>(&outcome)) return py::float_(*latency);
   if (auto* multi = std::get_if<MultiOutcome>(&outcome)) return multi_to_python(*multi);
+  if (auto* value = std::get_if<Value>(&outcome)) return value_to_python(*value);
   return py::none();
 }
 

@@ -1,6 +1,7 @@
 // Carries completions of non-inline ops (Redis) back to Python: to an asyncio loop in batches through
 // a pipe + CompletionQueue (no GIL on the I/O thread), or to a sync caller waiting with the GIL
-// released. Memory ops never come here: they complete inside the call.
+// released. Memory limiter ops never come here: they complete inside the call (primitive ops may not:
+// waits and timers complete later even on memory://, so they decide per call; see primitive.cpp).
 #pragma once
 
 #include <pybind11/pybind11.h>
@@ -18,6 +19,7 @@
 #include "redkeeper/completion_queue.hpp"
 #include "redkeeper/error.hpp"
 #include "redkeeper/limiter.hpp"
+#include "redkeeper/primitive.hpp"
 #include "multi.hpp"
 #include "result.hpp"
 
@@ -26,7 +28,8 @@ namespace redkeeper::python {
 namespace py = pybind11;
 
 // What an op settled with, free of Python objects so it can be built on the I/O thread.
-using Outcome = std::variant<LimitResult, Unit, double, MultiOutcome, Error>;
+// Value: a primitive op's JSON result.
+using Outcome = std::variant<LimitResult, Unit, double, MultiOutcome, Value, Error>;
 
 // The GIL-free half of a bridge: the wake-up pipe, the completion queue and the batch drained from
 // it. Shared with in-flight callbacks, so it outlives the Python object if ops are still running.
@@ -84,6 +87,16 @@ class LoopBridge {
   }
   // Forgets `future` again when the op could not be started (it raised synchronously).
   void forget_last() { pending_.erase(next_id_ - 1); }
+
+  // For ops that decide after starting whether they completed inline (primitives): register the
+  // future only once the op is known to be still running, then post its outcome to core() under id.
+  uint64_t register_future(py::object future) {
+    const uint64_t id = next_id_++;
+    pending_.emplace(id, Pending{std::move(future), nullptr});
+    return id;
+  }
+  void forget(uint64_t id) { pending_.erase(id); }
+  std::weak_ptr<BridgeCore> core() const { return core_; }
 
   // Loop thread, GIL held: settles every future whose op completed; cancelled ones are skipped.
   size_t drain();

@@ -13,6 +13,7 @@
 #include "errors.hpp"
 #include "limiter.hpp"
 #include "multi.hpp"
+#include "primitive.hpp"
 #include "redkeeper/client.hpp"
 #include "redkeeper/clock.hpp"
 #include "result.hpp"
@@ -131,6 +132,11 @@ class NativeClient {
     }
   }
 
+  // A script-based primitive (tokens, cache, lock, ...): config is a dict of JSON values.
+  py::object primitive(py::handle kind, py::handle config) {
+    return make_primitive(client_, kind, config);
+  }
+
   py::dict health() const {
     const Health h = client_->health();
     py::dict out;
@@ -205,6 +211,7 @@ void register_client(py::module_& m) {
       .def_property_readonly("completes_inline", &NativeClient::completes_inline)
       .def("ping", &NativeClient::ping)
       .def("_ping_async", &NativeClient::ping_async)
+      .def("primitive", &NativeClient::primitive, py::arg("kind"), py::arg("config") = py::none())
       .def("health", &NativeClient::health)
       .def("stats", &NativeClient::stats)
       .def("close", &NativeClient::close)

@@ -10,7 +10,7 @@
 namespace redkeeper::python {
 namespace {
 
-constexpr size_t kCodeCount = static_cast<size_t>(ErrorCode::Internal) + 1;
+constexpr size_t kCodeCount = static_cast<size_t>(ErrorCode::LoaderFailed) + 1;
 
 // Owned references to the exception classes, indexed by ErrorCode. They live as long as the module
 // (the interpreter keeps the module alive until finalization), so plain PyObject* is enough.
@@ -98,6 +98,47 @@ void register_errors(py::module_& m) {
       new_class("redkeeper.InternalError", "A bug in redkeeper; please report it.",
                 base_of(g_base), error_code_name(ErrorCode::Internal));
   add("InternalError", slot(ErrorCode::Internal));
+
+  // Primitive outcomes. Token and lock errors share a base each, so callers can catch the family;
+  // the bases carry the code of their most general member only as a placeholder (never raised).
+  PyObject* token_base = new_class("redkeeper.TokenError", "A token could not be accepted.",
+                                   base_of(g_base), error_code_name(ErrorCode::TokenInvalid));
+  add("TokenError", token_base);
+  slot(ErrorCode::TokenMalformed) = new_class(
+      "redkeeper.TokenMalformed", "Not a decodable token (parts, base64url, JSON, claim types, size).",
+      py::make_tuple(py::reinterpret_borrow<py::object>(token_base),
+                     py::reinterpret_borrow<py::object>(PyExc_ValueError)),
+      error_code_name(ErrorCode::TokenMalformed));
+  add("TokenMalformed", slot(ErrorCode::TokenMalformed));
+  slot(ErrorCode::TokenInvalid) = new_class(
+      "redkeeper.TokenInvalid", "The token's signature, algorithm or validity period was rejected.",
+      base_of(token_base), error_code_name(ErrorCode::TokenInvalid));
+  add("TokenInvalid", slot(ErrorCode::TokenInvalid));
+  slot(ErrorCode::TokenRevoked) = new_class(
+      "redkeeper.TokenRevoked", "The token was revoked (denylisted, or its user revoked after issue).",
+      base_of(token_base), error_code_name(ErrorCode::TokenRevoked));
+  add("TokenRevoked", slot(ErrorCode::TokenRevoked));
+
+  PyObject* lock_base = new_class("redkeeper.LockError", "A lock could not be taken, kept or released.",
+                                  base_of(g_base), error_code_name(ErrorCode::LockNotAcquired));
+  add("LockError", lock_base);
+  slot(ErrorCode::LockNotAcquired) = new_class(
+      "redkeeper.LockNotAcquired", "The lock was not acquired (the wait elapsed or the store failed).",
+      base_of(lock_base), error_code_name(ErrorCode::LockNotAcquired));
+  add("LockNotAcquired", slot(ErrorCode::LockNotAcquired));
+  slot(ErrorCode::LockLost) = new_class(
+      "redkeeper.LockLost", "The lock expired or was taken over while its holder still used it.",
+      base_of(lock_base), error_code_name(ErrorCode::LockLost));
+  add("LockLost", slot(ErrorCode::LockLost));
+  slot(ErrorCode::LockNotOwner) = new_class(
+      "redkeeper.LockNotOwner", "Release or extend by a caller that does not hold the lock.",
+      base_of(lock_base), error_code_name(ErrorCode::LockNotOwner));
+  add("LockNotOwner", slot(ErrorCode::LockNotOwner));
+
+  slot(ErrorCode::LoaderFailed) = new_class(
+      "redkeeper.LoaderFailed", "Cache get_or_set: the loader of another caller or process failed.",
+      base_of(g_base), error_code_name(ErrorCode::LoaderFailed));
+  add("LoaderFailed", slot(ErrorCode::LoaderFailed));
 
   // Only redkeeper::Error and foreign std::exceptions are ours to convert; pybind11's own exceptions
   // (argument casting, error_already_set) and bad_alloc (MemoryError) keep their standard mapping.

@@ -6,6 +6,7 @@
 #include "errors.hpp"
 #include "limiter.hpp"
 #include "multi.hpp"
+#include "primitive.hpp"
 #include "result.hpp"
 
 PYBIND11_MODULE(_native, m) {
@@ -14,6 +15,7 @@ PYBIND11_MODULE(_native, m) {
   redkeeper::python::register_result(m);
   redkeeper::python::register_limiter(m);
   redkeeper::python::register_bridge(m);
+  redkeeper::python::register_primitive(m);
   redkeeper::python::register_client(m);
   redkeeper::python::register_http(m);
 }

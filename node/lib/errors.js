@@ -13,6 +13,14 @@ const ErrorCodes = Object.freeze({
   SCRIPT: 'ERR_RK_SCRIPT',
   CLOSED: 'ERR_RK_CLOSED',
   INTERNAL: 'ERR_RK_INTERNAL',
+  // Outcomes of the script-based primitives (tokens, locks, cache).
+  TOKEN_MALFORMED: 'ERR_RK_TOKEN_MALFORMED',
+  TOKEN_INVALID: 'ERR_RK_TOKEN_INVALID',
+  TOKEN_REVOKED: 'ERR_RK_TOKEN_REVOKED',
+  LOCK_NOT_ACQUIRED: 'ERR_RK_LOCK_NOT_ACQUIRED',
+  LOCK_LOST: 'ERR_RK_LOCK_LOST',
+  LOCK_NOT_OWNER: 'ERR_RK_LOCK_NOT_OWNER',
+  LOADER_FAILED: 'ERR_RK_LOADER_FAILED',
 });
 
 class RedkeeperError extends Error {

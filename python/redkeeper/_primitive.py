@@ -1,0 +1,57 @@
+"""PrimitiveHandle: the generic door to a script-based primitive of the C++ core.
+
+Each primitive module (tokens.py, cache.py, locks.py, ...) is a typed wrapper over one handle:
+``handle.call(op, args)`` (sync; the GIL is released while an op waits) and
+``await handle.acall(op, args)`` (asyncio; settled before returning when the op completed inline,
+else through the event loop's bridge). Arguments and results are JSON-shaped: dict (str keys),
+list/tuple, str, bytes (bytearray/memoryview accepted), int (64-bit), float (finite), bool, None.
+Errors are redkeeper's typed exceptions (InvalidArgument names the argument path).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Union
+
+from ._bridge import bridge_for
+
+if TYPE_CHECKING:
+    from ._client import _ClientBase
+    from ._native import NativePrimitive
+
+# What call()/acall() return: JSON values, with bytes where the op returns raw bytes.
+Json = Union[None, bool, int, float, str, bytes, List[Any], Dict[str, Any]]
+
+__all__ = ["Json", "PrimitiveHandle"]
+
+
+class PrimitiveHandle:
+    """One configured primitive of one client (``kind`` is "tokens", "cache", "lock", ...)."""
+
+    __slots__ = ("client", "kind", "config", "_native")
+
+    def __init__(
+        self, client: "_ClientBase", kind: str, config: Optional[Mapping[str, Any]] = None
+    ) -> None:
+        self.client = client
+        self.kind = kind
+        self.config: Dict[str, Any] = dict(config) if config else {}
+        self._native: "NativePrimitive" = client._native.primitive(kind, self.config)
+
+    def call(self, op: str, args: Optional[Dict[str, Any]] = None) -> Json:
+        """Runs ``op`` and returns its result; blocks (GIL released) while the op waits."""
+        return self._native.call(op, args)
+
+    async def acall(self, op: str, args: Optional[Dict[str, Any]] = None) -> Json:
+        """Runs ``op`` without blocking the event loop.
+
+        Cancelling the awaiting task abandons the result (the op itself still runs to completion
+        in the core, like a request already sent); the loop's bridge skips cancelled futures.
+        """
+        loop = asyncio.get_running_loop()
+        future: "asyncio.Future[Json]" = loop.create_future()
+        self._native._call_async(bridge_for(loop), future, op, args)
+        return await future
+
+    def __repr__(self) -> str:
+        return f"PrimitiveHandle(kind={self.kind!r})"
