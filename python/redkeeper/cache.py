@@ -28,7 +28,7 @@ import inspect
 import math
 import threading
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Dict, Iterable, Optional, Tuple, Union
+from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional, Tuple, Union
 
 from ._native import (
     ConnectionError,
@@ -95,7 +95,7 @@ def _stats(r: Json) -> CacheStats:
 # In-process single flight, per client and namespace, so two cache objects for one namespace
 # (client.cache("users") called per request) still share a load. Keyed by id(client): an entry
 # lives only while its load runs, and the loading cache object keeps the client alive meanwhile.
-_async_flights: "Dict[Tuple[int, str, str], asyncio.Future[Any]]" = {}
+_async_flights: "Dict[Tuple[int, str, str], List[asyncio.Future[Any]]]" = {}  # leader's followers
 _sync_flights: "Dict[Tuple[int, str, str], _Flight]" = {}
 _sync_flights_lock = threading.Lock()
 
@@ -237,42 +237,55 @@ class AsyncCache(_CacheBase):
         """The cached value, or the loader's (sync or async callable) after storing it.
 
         One load per key at a time in the fleet; see the module docstring."""
-        _check_key(key)
+        if type(key) is not str:
+            _check_key(key)
         if not callable(loader):
             raise InvalidArgument("loader: must be callable")
-        set_args = self._set_args(key, True, ttl, tags)  # validates ttl and tags before any load
-        flights = _async_flights
+        # Validated before any load; on a hit (the hot path) nothing else is built.
+        set_args = self._set_args(key, True, ttl, tags) if (ttl is not None or tags) else None
         fkey = (id(self._client), self._namespace, key)
-        flight = flights.get(fkey)
-        if flight is not None:
-            return await asyncio.shield(flight)
-        future: "asyncio.Future[Any]" = asyncio.get_running_loop().create_future()
-        # Nobody may await a failed flight: retrieve its exception so asyncio does not log it.
-        future.add_done_callback(lambda f: f.cancelled() or f.exception())
-        flights[fkey] = future
+        followers = _async_flights.get(fkey)
+        if followers is not None:
+            # Another task of this process loads the key: wait for its outcome.
+            future: "asyncio.Future[Any]" = asyncio.get_running_loop().create_future()
+            followers.append(future)
+            return await future
+        followers = _async_flights[fkey] = []
         try:
-            value = await self._load(key, loader, set_args)
-        except BaseException as e:
-            if isinstance(e, asyncio.CancelledError):
-                future.cancel()
+            try:
+                claim = await self._handle.acall("claim", {"key": key})
+            except _STORE_FAILURES:
+                claim = None
+            if claim is not None and claim["status"] == "hit":  # type: ignore[index]
+                value = claim["value"]  # type: ignore[index]
             else:
-                future.set_exception(e)
+                value = await self._load(key, loader, set_args, claim)
+        except BaseException as e:
+            del _async_flights[fkey]
+            for f in followers:
+                if f.done():
+                    continue
+                if isinstance(e, asyncio.CancelledError):
+                    f.cancel()
+                else:
+                    f.set_exception(e)
             raise
-        else:
-            future.set_result(value)
-            return value
-        finally:
-            if flights.get(fkey) is future:
-                del flights[fkey]
+        del _async_flights[fkey]
+        for f in followers:
+            if not f.done():
+                f.set_result(value)
+        return value
 
-    async def _load(self, key: str, loader: Callable[[], Any], set_args: Dict[str, Any]) -> Any:
-        try:
-            claim = await self._handle.acall("claim", {"key": key})
-        except _STORE_FAILURES:
+    async def _load(
+        self, key: str, loader: Callable[[], Any], set_args: Optional[Dict[str, Any]], claim: Json
+    ) -> Any:
+        """A miss: run the loader as the claim says ("fill": ours to fill; "load": waited in vain;
+        None: the store failed, so the loader answers and nothing is cached)."""
+        if claim is None:
             return await _call_loader(loader)
         assert isinstance(claim, dict)
-        if claim["status"] == "hit":
-            return claim["value"]
+        if set_args is None:
+            set_args = self._set_args(key, True, None, ())
         token = claim.get("token")
         marker = {"key": key, "token": token, "gen": claim["gen"]}
         try:
