@@ -48,20 +48,15 @@ Seconds = Union[int, float, str, datetime.timedelta]
 Fingerprint = Union[str, bytes]
 
 
-def _to_ms(value: Seconds, param: str) -> int:
-    """A positive duration in whole milliseconds (rounded up), named after the Python parameter."""
+def _to_ms(value: Seconds, param: str) -> Union[int, str]:
+    """A positive duration in whole milliseconds (rounded up), named after the Python parameter.
+    Duration strings ("15m", "24h") go to the core as they are: it parses them like the limiter."""
     if isinstance(value, datetime.timedelta):
         value = value.total_seconds()
     if isinstance(value, str):
-        from . import _native
-
-        parse = getattr(_native, "parse_duration_ms", None)
-        if parse is not None:
-            return int(parse(value, param))
-        try:
-            value = float(value)
-        except ValueError:
-            raise InvalidArgument(f"{param}: must be seconds or a duration string, got {value!r}") from None
+        if not value.strip():
+            raise InvalidArgument(f"{param}: must not be empty")
+        return value
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InvalidArgument(f"{param}: must be seconds (int or float), got {type(value).__name__}")
     if not math.isfinite(value) or value <= 0:

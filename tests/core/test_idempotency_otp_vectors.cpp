@@ -149,12 +149,12 @@ std::unique_ptr<RedisServer> PrimitiveVectors::server_;
 
 TEST_P(PrimitiveVectors, Idempotency) {
   const int ran = run_file("idempotency.json", "idempotency");
-  EXPECT_GE(ran, on_redis() ? 12 : 16);
+  EXPECT_GE(ran, on_redis() ? 13 : 17);
 }
 
 TEST_P(PrimitiveVectors, Otp) {
   const int ran = run_file("otp.json", "otp");
-  EXPECT_GE(ran, on_redis() ? 15 : 18);
+  EXPECT_GE(ran, on_redis() ? 16 : 19);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, PrimitiveVectors, ::testing::Values("memory", "redis"),

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/factories.hpp"
+#include "redkeeper/limiter.hpp"  // parse_duration_ms
 
 namespace redkeeper {
 
@@ -74,7 +75,8 @@ const Value* member(const Value& obj, const char* field) {
   return &*it;
 }
 
-// A duration: an integer, or a finite number rounded up to whole ms, in [min, max].
+// A duration: an integer, a finite number rounded up to whole ms, or a duration string ("15m"),
+// in [min, max].
 std::optional<int64_t> get_ms(const Value& obj, const char* field, int64_t min, int64_t max) {
   const Value* v = member(obj, field);
   if (v == nullptr) return std::nullopt;
@@ -84,6 +86,8 @@ std::optional<int64_t> get_ms(const Value& obj, const char* field, int64_t min, 
     ms = u > static_cast<uint64_t>(max) ? max + 1 : static_cast<int64_t>(u);
   } else if (v->is_number_integer()) {
     ms = v->get<int64_t>();
+  } else if (v->is_string()) {  // "15m", "24h": the limiter's duration strings
+    ms = parse_duration_ms(v->get_ref<const std::string&>(), field);
   } else if (v->is_number_float()) {
     const double d = v->get<double>();
     if (!std::isfinite(d)) throw invalid_argument(field, "must be a finite number of milliseconds");

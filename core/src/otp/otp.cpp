@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "common/factories.hpp"
+#include "redkeeper/limiter.hpp"  // parse_duration_ms
 
 namespace redkeeper {
 
@@ -74,7 +75,8 @@ const Value* member(const Value& obj, const char* field) {
   return &*it;
 }
 
-// An integer option in [min, max]; floats are accepted for durations only (rounded up to whole ms).
+// An integer option in [min, max]; durations also take floats (rounded up to whole ms) and duration
+// strings ("15m").
 std::optional<int64_t> get_int(const Value& obj, const char* field, int64_t min, int64_t max, bool duration) {
   const Value* v = member(obj, field);
   if (v == nullptr) return std::nullopt;
@@ -84,6 +86,8 @@ std::optional<int64_t> get_int(const Value& obj, const char* field, int64_t min,
     n = u > static_cast<uint64_t>(max) ? max + 1 : static_cast<int64_t>(u);
   } else if (v->is_number_integer()) {
     n = v->get<int64_t>();
+  } else if (duration && v->is_string()) {  // "15m", "24h": the limiter's duration strings
+    n = parse_duration_ms(v->get_ref<const std::string&>(), field);
   } else if (duration && v->is_number_float()) {
     const double d = v->get<double>();
     if (!std::isfinite(d)) throw invalid_argument(field, "must be a finite number of milliseconds");
