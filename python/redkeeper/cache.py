@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import inspect
+import json
 import math
 import threading
 from dataclasses import dataclass
@@ -46,6 +47,7 @@ Seconds = Union[int, float, str, datetime.timedelta]
 
 # Store failures get_or_set answers by running the loader (the cache's fail-through policy).
 _STORE_FAILURES = (ConnectionError, TimeoutError, QueueFullError, ScriptError)
+_json_loads = json.loads
 
 
 def _to_ms(value: Seconds, param: str) -> Union[int, str]:
@@ -62,6 +64,24 @@ def _to_ms(value: Seconds, param: str) -> Union[int, str]:
     if not math.isfinite(value) or value <= 0:
         raise InvalidArgument(f"{param}: must be a finite number of seconds > 0, got {value!r}")
     return max(1, math.ceil(value * 1000))
+
+
+# get and claim ask the core for the stored bytes (raw=True) and decode here: json.loads from bytes
+# is cheaper than building the dict through the binding. The format (core/src/cache/README.md):
+# b"j" + JSON text, b"b" + raw bytes, or the bare decimal of a counter.
+_MARK_JSON = 0x6A
+_MARK_BYTES = 0x62
+
+
+def _decode(stored: Any) -> Any:
+    if stored is None:
+        return None
+    mark = stored[0]
+    if mark == _MARK_JSON:
+        return _json_loads(stored[1:])
+    if mark == _MARK_BYTES:
+        return bytes(stored[1:])
+    return int(stored)
 
 
 def _check_key(key: Any, param: str = "key") -> str:
@@ -192,7 +212,7 @@ class AsyncCache(_CacheBase):
 
     async def get(self, key: str, default: Any = None) -> Any:
         """The value (JSON types or bytes), or ``default`` on a miss."""
-        v = await self._handle.acall("get", {"key": _check_key(key)})
+        v = _decode(await self._handle.acall("get", {"key": _check_key(key), "raw": True}))
         return default if v is None else v
 
     async def set(
@@ -253,11 +273,11 @@ class AsyncCache(_CacheBase):
         followers = _async_flights[fkey] = []
         try:
             try:
-                claim = await self._handle.acall("claim", {"key": key})
+                claim = await self._handle.acall("claim", {"key": key, "raw": True})
             except _STORE_FAILURES:
                 claim = None
             if claim is not None and claim["status"] == "hit":  # type: ignore[index]
-                value = claim["value"]  # type: ignore[index]
+                value = _decode(claim["value"])  # type: ignore[index]
             else:
                 value = await self._load(key, loader, set_args, claim)
         except BaseException as e:
@@ -329,7 +349,7 @@ class Cache(_CacheBase):
     """A cache namespace for threaded code (``client.cache(namespace)`` on a sync Client)."""
 
     def get(self, key: str, default: Any = None) -> Any:
-        v = self._handle.call("get", {"key": _check_key(key)})
+        v = _decode(self._handle.call("get", {"key": _check_key(key), "raw": True}))
         return default if v is None else v
 
     def set(self, key: str, value: Any, ttl: Optional[Seconds] = None, tags: Iterable[str] = ()) -> None:
@@ -390,12 +410,12 @@ class Cache(_CacheBase):
 
     def _load(self, key: str, loader: Callable[[], Any], set_args: Dict[str, Any]) -> Any:
         try:
-            claim = self._handle.call("claim", {"key": key})
+            claim = self._handle.call("claim", {"key": key, "raw": True})
         except _STORE_FAILURES:
             return loader()
         assert isinstance(claim, dict)
         if claim["status"] == "hit":
-            return claim["value"]
+            return _decode(claim["value"])
         token = claim.get("token")
         marker = {"key": key, "token": token, "gen": claim["gen"]}
         try:

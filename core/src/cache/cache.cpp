@@ -193,6 +193,21 @@ Value decode_value(std::string_view s) {
   return Value(n);
 }
 
+// Hosts that decode values themselves ask for raw (Node: JSON.parse is much cheaper than building
+// the object through N-API): the stored bytes, marker included, come back as bytes. The format is
+// the one above; hosts implement exactly its three cases.
+Value shaped(std::string_view stored, bool raw) {
+  if (raw) return Value::binary(std::vector<std::uint8_t>(stored.begin(), stored.end()));
+  return decode_value(stored);
+}
+
+bool raw_arg(const Value& args) {
+  const Value* r = arg(args, "raw");
+  if (r == nullptr) return false;
+  if (!r->is_boolean()) throw invalid_argument("raw", "must be a boolean");
+  return r->get<bool>();
+}
+
 // SCAN MATCH treats * ? [ ] \ specially: the fixed part of the pattern must match itself only.
 std::string glob_escape(std::string_view s) {
   std::string out;
@@ -269,6 +284,7 @@ class Cache final : public Primitive, public std::enable_shared_from_this<Cache>
     int reclaims_left = kMaxReclaims;
     uint64_t timeout_timer = 0;
     uint64_t recheck_timer = 0;
+    bool raw = false;      // answer the stored bytes (see shaped())
     bool settled = false;  // guarded by Cache::mu_
   };
 
@@ -276,7 +292,8 @@ class Cache final : public Primitive, public std::enable_shared_from_this<Cache>
     auto self = shared_from_this();
     if (op == "get") {
       std::string key = string_arg(args, "key", kMaxKeyBytes);
-      return [self, key = std::move(key), done] { self->do_get(key, done); };
+      const bool raw = raw_arg(args);
+      return [self, key = std::move(key), raw, done] { self->do_get(key, raw, done); };
     }
     if (op == "set") {
       std::string key = string_arg(args, "key", kMaxKeyBytes);
@@ -310,8 +327,9 @@ class Cache final : public Primitive, public std::enable_shared_from_this<Cache>
     if (op == "claim") {
       std::string key = string_arg(args, "key", kMaxKeyBytes);
       int64_t lock_ms = optional_duration(args, "lock_timeout_ms", lock_timeout_ms_);
-      return [self, key = std::move(key), lock_ms, done] {
-        self->do_claim(key, lock_ms, self->backend_->now_ms() + lock_ms, kMaxReclaims, true, done);
+      const bool raw = raw_arg(args);
+      return [self, key = std::move(key), lock_ms, raw, done] {
+        self->do_claim(key, lock_ms, self->backend_->now_ms() + lock_ms, kMaxReclaims, true, raw, done);
       };
     }
     if (op == "fill") {
@@ -398,16 +416,16 @@ class Cache final : public Primitive, public std::enable_shared_from_this<Cache>
     return e;
   }
 
-  void do_get(const std::string& key, const Callback<Value>& done) {
+  void do_get(const std::string& key, bool raw, const Callback<Value>& done) {
     auto self = shared_from_this();
-    backend_->eval(scripts().get, {ns_key_}, {key}, [self, done](Result<Reply> r) {
+    backend_->eval(scripts().get, {ns_key_}, {key}, [self, raw, done](Result<Reply> r) {
       if (!r.ok()) return done(map_error(r.error()));
       settle_guarded(done, [&]() -> Value {
         if (r.value().is_nil()) {
           self->misses_.fetch_add(1, std::memory_order_relaxed);
           return Value();
         }
-        Value v = decode_value(r.value().as_string());
+        Value v = shaped(r.value().as_string(), raw);
         self->hits_.fetch_add(1, std::memory_order_relaxed);
         return v;
       });
@@ -509,12 +527,12 @@ class Cache final : public Primitive, public std::enable_shared_from_this<Cache>
   // vain: run the loader, then fill with no token). A published loader failure settles with
   // LoaderFailed. `count` is false on a re-claim, so one get_or_set counts one hit or miss.
   void do_claim(const std::string& key, int64_t lock_ms, int64_t deadline_ms, int reclaims_left, bool count,
-                const Callback<Value>& done) {
+                bool raw, const Callback<Value>& done) {
     auto self = shared_from_this();
     std::string token = random_token();
     const std::string lock_s = std::to_string(lock_ms);
     backend_->eval(scripts().claim, {ns_key_}, {key, token, lock_s},
-                   [self, key, token, lock_ms, deadline_ms, reclaims_left, count, done](Result<Reply> r) {
+                   [self, key, token, lock_ms, deadline_ms, reclaims_left, count, raw, done](Result<Reply> r) {
       if (!r.ok()) return done(r.error());
       Value out = Value::object();
       std::string gen;
@@ -524,7 +542,7 @@ class Cache final : public Primitive, public std::enable_shared_from_this<Cache>
         const int64_t kind = rep.at(0).as_integer();
         if (kind == 1) {
           out["status"] = "hit";
-          out["value"] = decode_value(rep.at(1).as_string());
+          out["value"] = shaped(rep.at(1).as_string(), raw);
           if (count) self->hits_.fetch_add(1, std::memory_order_relaxed);
           return done(std::move(out));
         }
@@ -549,6 +567,7 @@ class Cache final : public Primitive, public std::enable_shared_from_this<Cache>
       w->done = done;
       w->deadline_ms = deadline_ms;
       w->reclaims_left = reclaims_left;
+      w->raw = raw;
       self->start_wait(std::move(w), lock_ms, marker_ms);
     });
   }
@@ -592,7 +611,7 @@ class Cache final : public Primitive, public std::enable_shared_from_this<Cache>
         const Reply& rep = r.value();
         const int64_t kind = rep.at(0).as_integer();
         if (kind == 1) {
-          Value v = decode_value(rep.at(1).as_string());
+          Value v = shaped(rep.at(1).as_string(), w->raw);
           if (self->take(w)) self->settle_hit(w, std::move(v));
           return;
         }
@@ -608,7 +627,8 @@ class Cache final : public Primitive, public std::enable_shared_from_this<Cache>
         // namespace was cleared). Claim again, bounded.
         if (!self->take(w)) return;
         if (w->reclaims_left <= 0) return self->settle_load(w);
-        self->do_claim(w->key, self->lock_timeout_ms_, w->deadline_ms, w->reclaims_left - 1, false, w->done);
+        self->do_claim(w->key, self->lock_timeout_ms_, w->deadline_ms, w->reclaims_left - 1, false, w->raw,
+                       w->done);
       } catch (const Error& e) {
         if (self->take(w)) w->done(e);
       }
@@ -705,18 +725,18 @@ class Cache final : public Primitive, public std::enable_shared_from_this<Cache>
       for (auto& w : hit) w->done(Error(ErrorCode::LoaderFailed, message));
       return;
     }
-    Result<Value> decoded = [&]() -> Result<Value> {
-      try {
-        return decode_value(payload);
-      } catch (const Error& e) {
-        return e;
-      }
-    }();
     for (auto& w : hit) {
-      if (decoded.ok()) {
-        settle_hit(w, decoded.value());
+      Result<Value> v = [&]() -> Result<Value> {
+        try {
+          return shaped(payload, w->raw);
+        } catch (const Error& e) {
+          return e;
+        }
+      }();
+      if (v.ok()) {
+        settle_hit(w, std::move(v.value()));
       } else {
-        w->done(decoded.error());
+        w->done(v.error());
       }
     }
   }
