@@ -96,10 +96,13 @@ class Sessions {
    */
   async get(id, options) {
     const o = checkObject(options, 'options');
-    const args = { id, with_meta: o.withMeta === true };
+    const withMeta = o.withMeta === true;
+    // Without meta the core answers the data as JSON text: V8's JSON.parse builds it fastest.
+    const args = withMeta ? { id, with_meta: true } : { id, as_json: true };
     if (o.touch !== undefined) args.touch = o.touch;
     const r = await this._handle.call('get', args);
-    if (r === null || !args.with_meta) return r;
+    if (r === null) return null;
+    if (!withMeta) return JSON.parse(r);
     return { data: r.data, meta: meta(r.meta) };
   }
 

@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <algorithm>
+#include <fstream>
+#include <map>
 #include <set>
 #include <thread>
 
@@ -352,6 +355,95 @@ TEST_P(SessionsTest, ParallelCreateAndDestroyUserLeaveNoOrphanedIndexEntries) {
   for (int u = 0; u < 3; ++u) destroyed += ok(*s, "destroy_user", {{"user_id", "cu" + std::to_string(u)}}).get<int64_t>();
   EXPECT_EQ(destroyed, listed);
   EXPECT_EQ(ok(*s, "count"), 0);
+}
+
+// tests/vectors/sessions.json (raw ops on memory with a ManualClock); pytest and jest run it too.
+Value resolve_saved(const Value& v, const std::map<std::string, std::string>& saved) {
+  if (v.is_string()) {
+    const auto& s = v.get_ref<const std::string&>();
+    if (s.size() > 1 && s[0] == '$' && saved.count(s.substr(1))) return saved.at(s.substr(1));
+    return v;
+  }
+  if (v.is_structured()) {
+    Value out = v;
+    for (auto& [k, x] : out.items()) x = resolve_saved(x, saved);
+    return out;
+  }
+  return v;
+}
+
+Value expected_times(const Value& v, int64_t start) {
+  if (v.is_string() && v.get_ref<const std::string&>().rfind("$T+", 0) == 0) {
+    return start + std::stoll(v.get<std::string>().substr(3));
+  }
+  if (v.is_structured()) {
+    Value out = v;
+    for (auto& [k, x] : out.items()) x = expected_times(x, start);
+    return out;
+  }
+  return v;
+}
+
+Value drop_keys(const Value& v, const Value& keys) {
+  if (v.is_array()) {
+    Value out = Value::array();
+    for (const auto& x : v) out.push_back(drop_keys(x, keys));
+    return out;
+  }
+  if (v.is_object()) {
+    Value out = Value::object();
+    for (const auto& [k, x] : v.items()) {
+      if (std::find(keys.begin(), keys.end(), Value(k)) == keys.end()) out[k] = drop_keys(x, keys);
+    }
+    return out;
+  }
+  return v;
+}
+
+TEST(SessionsVectors, MemoryMatchesTheSharedVectors) {
+  std::ifstream in(std::string(REDKEEPER_VECTORS_DIR) + "/sessions.json");
+  ASSERT_TRUE(in.good());
+  Value vectors = Value::parse(in);
+  int64_t start = vectors["start_ms"];
+  for (const auto& c : vectors["cases"]) {
+    SCOPED_TRACE(c["name"].get<std::string>());
+    auto clock = std::make_shared<ManualClock>(start);
+    auto client = testing::memory_client(clock);
+    auto p = client->primitive("sessions", c["config"]);
+    std::map<std::string, std::string> saved;
+    int i = 0;
+    for (const auto& step : c["steps"]) {
+      SCOPED_TRACE("step " + std::to_string(i++) + ": " + step.dump());
+      if (step.contains("advance_ms")) {
+        clock->advance(step["advance_ms"].get<int64_t>());
+        continue;
+      }
+      Value args = resolve_saved(step["args"], saved);
+      auto r = testing::await_result<Value>([&](auto cb) { p->call(step["op"].get<std::string>(), args, cb); });
+      if (step.contains("expect_error")) {
+        ASSERT_FALSE(r.ok());
+        EXPECT_EQ(error_code_name(r.error().code()), step["expect_error"].get<std::string>());
+        continue;
+      }
+      ASSERT_TRUE(r.ok()) << r.error().what();
+      Value result = r.value();
+      if (step.contains("save_as")) {
+        ASSERT_TRUE(result.is_string());
+        saved[step["save_as"].get<std::string>()] = result.get<std::string>();
+      }
+      result = drop_keys(result, step.value("ignore", Value::array()));
+      if (step.contains("expect")) {
+        EXPECT_EQ(result, expected_times(step["expect"], start));
+      }
+      if (step.contains("expect_json")) {
+        EXPECT_EQ(Value::parse(result.get<std::string>()), step["expect_json"]);
+      }
+      if (step.contains("expect_len")) {
+        EXPECT_EQ(result.size(), step["expect_len"].get<size_t>());
+      }
+    }
+    client->close();
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, SessionsTest, ::testing::Values("memory", "redis"),
