@@ -617,7 +617,8 @@ Result<Reply> LuaBackend::State::run_script(const Script& script, ArgList keys, 
       bool has_line = lua_isstring(L, -1) != 0;
       if (has_line) line = lua_tostring(L, -1);
       lua_pop(L, 1);
-      std::string text = msg;
+      // A table raised without an err string (error({})) crashes Redis 7.0; answer something usable.
+      std::string text = msg.empty() ? "ERR script raised an error without a message" : msg;
       if (has_source && has_line) text += " script: " + script.sha1() + ", on " + source + ":" + line + ".";
       result = Error(ErrorCode::Script, text);
     } else {

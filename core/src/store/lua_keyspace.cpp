@@ -164,6 +164,7 @@ struct CommandSpec {
 
 std::string lua_format_score(double score) {
   if (std::isinf(score)) return score > 0 ? "inf" : "-inf";
+  if (score == 0) return "0";  // Redis replies -0 as "0"
   char buf[64];
   int n = std::snprintf(buf, sizeof buf, "%.17g", score);
   return std::string(buf, static_cast<size_t>(n));
