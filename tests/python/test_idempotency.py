@@ -303,3 +303,33 @@ def test_bad_input_is_typed(client: redkeeper.Client) -> None:
     with pytest.raises(redkeeper.InvalidArgument, match="token"):
         idem.complete("k", "", 1)
     idem.complete("k", b.token, {"ok": True})
+
+
+def test_one_claimant_across_processes(redis_server: Any) -> None:
+    """4 processes x 8 threads begin the same key at the same instant: exactly one is told "new"."""
+    prefix = fresh_prefix()
+    start_at = time.time() + 1.5
+    child = textwrap.dedent(f"""
+        import threading, time, redkeeper
+        c = redkeeper.Client({redis_server.url!r}, prefix={prefix!r})
+        idem = c.idempotency
+        seen = []
+        def run():
+            for _ in range(10):
+                seen.append(idem.begin("hot-key", "fp").status)
+        threads = [threading.Thread(target=run) for _ in range(8)]
+        time.sleep(max(0.0, {start_at!r} - time.time()))
+        for t in threads: t.start()
+        for t in threads: t.join()
+        print(seen.count("new"), seen.count("in_progress"), len(seen))
+        c.close()
+    """)
+    procs = [subprocess.Popen([sys.executable, "-c", child], stdout=subprocess.PIPE, env=dict(os.environ))
+             for _ in range(4)]
+    totals = [0, 0, 0]
+    for p in procs:
+        out, _ = p.communicate(timeout=120)
+        assert p.returncode == 0
+        for i, n in enumerate(out.split()):
+            totals[i] += int(n)
+    assert totals == [1, 4 * 8 * 10 - 1, 4 * 8 * 10]
