@@ -160,7 +160,7 @@ TEST(TokensConfig, RejectsBadOptions) {
     }
   };
   EXPECT_NE(bad("tokens", Value{{"max_lifetime_ms", -1}}).find("InvalidArgument max_lifetime_ms"), std::string::npos);
-  EXPECT_NE(bad("tokens", Value{{"leeway_ms", "5"}}).find("leeway_ms"), std::string::npos);
+  EXPECT_NE(bad("tokens", Value{{"leeway_ms", "five"}}).find("leeway_ms"), std::string::npos);
   EXPECT_NE(bad("tokens", Value{{"on_error", "open"}}).find("on_error"), std::string::npos);
   EXPECT_NE(bad("tokens", Value{{"algorithms", {"HS256"}}}).find("needs verify_key"), std::string::npos);
   EXPECT_NE(bad("tokens", Value{{"verify_key", "k"}, {"algorithms", {"none"}}}).find("algorithms"), std::string::npos);
@@ -170,6 +170,9 @@ TEST(TokensConfig, RejectsBadOptions) {
   EXPECT_NE(bad("token_versions", Value{{"cache_ttl_ms", -5}}).find("cache_ttl_ms"), std::string::npos);
   EXPECT_NE(bad("token_versions", Value{{"loader", 1}}).find("unknown"), std::string::npos);
   EXPECT_EQ(bad("tokens", Value{{"verify_key", "k"}, {"algorithms", {"HS256"}}, {"on_error", "raise"}}), "accepted");
+  EXPECT_EQ(bad("tokens", Value{{"max_lifetime_ms", "7 days"}, {"leeway_ms", "30s"}}), "accepted");
+  EXPECT_NE(bad("tokens", Value{{"max_lifetime_ms", "soon"}}).find("max_lifetime_ms"), std::string::npos);
+  EXPECT_EQ(bad("token_versions", Value{{"cache_ttl_ms", "1h"}}), "accepted");
 }
 
 // Every script's keys must share one hash tag (cluster-safe), even for ids with braces.

@@ -31,11 +31,19 @@ const Value* member(const Value& obj, const char* name) {
   return &*it;
 }
 
-int64_t int_option(const Value& cfg, const char* name, int64_t fallback, int64_t min, int64_t max) {
+// Integers; for durations (`duration`) also the limiter's duration strings ("15m", "30 days").
+int64_t int_option(const Value& cfg, const char* name, int64_t fallback, int64_t min, int64_t max,
+                   bool duration = false) {
   const Value* v = member(cfg, name);
   if (v == nullptr) return fallback;
-  if (!v->is_number_integer()) throw invalid_argument(name, "must be an integer");
-  const int64_t n = v->get<int64_t>();
+  int64_t n;
+  if (duration && v->is_string()) {
+    n = parse_duration_ms(v->get_ref<const std::string&>(), name);
+  } else if (v->is_number_integer()) {
+    n = v->get<int64_t>();
+  } else {
+    throw invalid_argument(name, duration ? "must be an integer (ms) or a duration string" : "must be an integer");
+  }
   if (n < min || n > max) {
     throw invalid_argument(name, "must be between " + std::to_string(min) + " and " + std::to_string(max));
   }
@@ -525,8 +533,8 @@ class TokenVersionsPrimitive final : public Primitive {
 TokensConfig TokensConfig::parse(const Value& cfg) {
   TokensConfig c;
   constexpr int64_t kYearMs = 366LL * 24 * 3600 * 1000;
-  c.max_lifetime_ms = int_option(cfg, "max_lifetime_ms", c.max_lifetime_ms, 1000, 10 * kYearMs);
-  c.leeway_ms = int_option(cfg, "leeway_ms", c.leeway_ms, 0, 24LL * 3600 * 1000);
+  c.max_lifetime_ms = int_option(cfg, "max_lifetime_ms", c.max_lifetime_ms, 1000, 10 * kYearMs, true);
+  c.leeway_ms = int_option(cfg, "leeway_ms", c.leeway_ms, 0, 24LL * 3600 * 1000, true);
   c.audit_limit = int_option(cfg, "audit_limit", c.audit_limit, 0, 1000);
   c.on_error = policy_option(cfg);
   if (const Value* k = member(cfg, "verify_key")) {
@@ -565,7 +573,7 @@ TokensConfig TokensConfig::parse(const Value& cfg) {
 TokenVersionsConfig TokenVersionsConfig::parse(const Value& cfg) {
   TokenVersionsConfig c;
   c.on_error = policy_option(cfg);
-  c.cache_ttl_ms = int_option(cfg, "cache_ttl_ms", c.cache_ttl_ms, 0, 366LL * 24 * 3600 * 1000);
+  c.cache_ttl_ms = int_option(cfg, "cache_ttl_ms", c.cache_ttl_ms, 0, 366LL * 24 * 3600 * 1000, true);
   for (auto it = cfg.begin(); it != cfg.end(); ++it) {
     if (it.key() != "on_error" && it.key() != "cache_ttl_ms") {
       throw invalid_argument(it.key().substr(0, 64), "unknown token_versions option");
