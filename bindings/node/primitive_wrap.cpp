@@ -1,5 +1,5 @@
 // Native Primitive for Node: call(op, args) -> Promise over redkeeper::Primitive, with the strict
-// JS <-> Value conversion. An op that completes inside the call (memory://) resolves its promise
+// JS <-> Value conversion (call(op, jsonText, bins) is the fast form lib/primitive.js uses). An op that completes inside the call (memory://) resolves its promise
 // right there, no thread hop; one that completes later (Redis, waits, timers) goes through the
 // client's AsyncBridge. Which one happens is decided per call, race-free (see CallState).
 #include <atomic>
@@ -194,6 +194,31 @@ Napi::Value to_js(Napi::Env env, const Value& v) {
   throw redkeeper::Error(redkeeper::ErrorCode::Internal, "result: not a JSON value");
 }
 
+// Nodes of a container result, or -1 when it holds bytes (JSON text cannot carry them).
+int64_t json_nodes(const redkeeper::Value& v) {
+  if (v.is_binary()) return -1;
+  if (!v.is_structured()) return 1;
+  int64_t n = 1;
+  for (const auto& item : v) {
+    const int64_t sub = json_nodes(item);
+    if (sub < 0) return -1;
+    n += sub;
+  }
+  return n;
+}
+
+// Results: a container of several values is built by V8's JSON.parse from one string (far fewer
+// boundary crossings than a Node-API call per member); scalars, tiny containers and anything
+// holding bytes are built directly. `parse` may be empty (then JSON.parse is looked up).
+Napi::Value result_to_js(Napi::Env env, const redkeeper::Value& v, Napi::Function parse) {
+  if (v.is_structured() && v.size() > 1 && json_nodes(v) > 3) {
+    const std::string text = v.dump(-1, ' ', false, redkeeper::Value::error_handler_t::replace);
+    if (parse.IsEmpty()) parse = env.Global().Get("JSON").As<Napi::Object>().Get("parse").As<Napi::Function>();
+    return parse.Call({Napi::String::New(env, text.data(), text.size())});
+  }
+  return to_js(env, v);
+}
+
 // The handoff between the JS thread (in call()) and whichever thread runs the op's callback: the
 // callback stores the result and tries kRunning -> kDone; if that wins, call() resolves the promise
 // inline. If call() already moved to kWaiting (after registering with the bridge), the callback
@@ -207,17 +232,18 @@ struct CallState {
 
   static AsyncBridge::Settle settler(redkeeper::Result<Value> r) {
     return [r = std::move(r)](Napi::Env env, Napi::Promise::Deferred& d) {
-      settle(env, d, r);
+      settle(env, d, r, Napi::Function());
     };
   }
 
-  static void settle(Napi::Env env, Napi::Promise::Deferred& d, const redkeeper::Result<Value>& r) {
+  static void settle(Napi::Env env, Napi::Promise::Deferred& d, const redkeeper::Result<Value>& r,
+                     Napi::Function parse) {
     if (!r.ok()) {
       d.Reject(to_js_error(env, r.error()).Value());
       return;
     }
     try {
-      d.Resolve(to_js(env, r.value()));
+      d.Resolve(result_to_js(env, r.value(), parse));
     } catch (const redkeeper::Error& e) {
       d.Reject(to_js_error(env, e).Value());
     }
@@ -230,6 +256,34 @@ struct CallState {
     bridge->complete(id, settler(std::move(*result)));
   }
 };
+
+// The fast path's fix-up (lib/primitive.js asks for it): {"\u0000rk": i} stands for bins[i], and
+// integers beyond 2^53 become floats, as the object converter would have made them.
+void fix_up(redkeeper::Value& v, const Napi::Array& bins) {
+  if (v.is_array()) {
+    for (auto& item : v) fix_up(item, bins);
+    return;
+  }
+  if (v.is_number_integer()) {
+    const double d = v.is_number_unsigned() ? static_cast<double>(v.get<uint64_t>())
+                                            : static_cast<double>(v.get<int64_t>());
+    if (std::fabs(d) > kMaxSafeInteger) v = d;
+    return;
+  }
+  if (!v.is_object()) return;
+  if (v.size() == 1) {
+    auto it = v.find(std::string("\0rk", 3));
+    if (it != v.end() && it->is_number_unsigned() && it->get<uint64_t>() < bins.Length()) {
+      Napi::Value bin = bins.Get(static_cast<uint32_t>(it->get<uint64_t>()));
+      if (!bin.IsTypedArray()) throw redkeeper::Error(redkeeper::ErrorCode::Internal, "args: bad binary slot");
+      Napi::Uint8Array bytes = bin.As<Napi::Uint8Array>();
+      const uint8_t* begin = bytes.Data();
+      v = redkeeper::Value::binary(redkeeper::Value::binary_t::container_type(begin, begin + bytes.ByteLength()));
+      return;
+    }
+  }
+  for (auto& item : v) fix_up(item, bins);
+}
 
 }  // namespace
 
@@ -246,6 +300,8 @@ void NativePrimitive::attach(std::shared_ptr<ClientState> state, std::shared_ptr
   state_ = std::move(state);
   primitive_ = std::move(primitive);
   kind_ = std::move(kind);
+  Napi::Env env = Env();
+  json_parse_ = Napi::Persistent(env.Global().Get("JSON").As<Napi::Object>().Get("parse").As<Napi::Function>());
 }
 
 Napi::Value NativePrimitive::kind(const Napi::CallbackInfo& info) {
@@ -261,7 +317,13 @@ Napi::Value NativePrimitive::call(const Napi::CallbackInfo& info) {
     const std::string op = info[0].As<Napi::String>().Utf8Value();
     Napi::Value raw = info[1];
     redkeeper::Value args;
-    if (raw.IsUndefined() || raw.IsNull()) {
+    if (raw.IsString()) {
+      // lib/primitive.js has validated and encoded the arguments (see encodeArgs there).
+      const std::string text = raw.As<Napi::String>().Utf8Value();
+      args = redkeeper::Value::parse(text, nullptr, false);
+      if (!args.is_object()) throw redkeeper::Error(redkeeper::ErrorCode::Internal, "args: encoded arguments are not a JSON object");
+      if (info[2].IsArray()) fix_up(args, info[2].As<Napi::Array>());
+    } else if (raw.IsUndefined() || raw.IsNull()) {
       args = redkeeper::Value::object();
     } else {
       if (!raw.IsObject() || raw.IsArray() || raw.IsBuffer()) {
@@ -288,7 +350,7 @@ Napi::Value NativePrimitive::call(const Napi::CallbackInfo& info) {
       return promise;
     }
     auto deferred = Napi::Promise::Deferred::New(env);
-    CallState::settle(env, deferred, *state->result);
+    CallState::settle(env, deferred, *state->result, json_parse_.Value());
     return deferred.Promise();
   });
 }

@@ -76,6 +76,7 @@ class NativePrimitive : public Napi::ObjectWrap<NativePrimitive> {
   std::shared_ptr<ClientState> state_;
   std::shared_ptr<redkeeper::Primitive> primitive_;
   std::string kind_;
+  Napi::FunctionReference json_parse_;  // builds container results from one string
 };
 
 class NativeLimiter : public Napi::ObjectWrap<NativeLimiter> {

@@ -380,6 +380,42 @@ PyObject* primitive_call_async(PyObject* self, PyObject* const* args, Py_ssize_t
   });
 }
 
+// An op _start() could not finish inline: acall() attaches the loop's future to it.
+class PendingCall {
+ public:
+  explicit PendingCall(std::shared_ptr<CallState> state) : state_(std::move(state)) {}
+
+  // Settles `future` now if the op completed since _start(), else when it completes (via bridge).
+  void attach(LoopBridge& bridge, py::object future) {
+    if (attached_) throw Error(ErrorCode::Internal, "primitive: a pending call was attached twice");
+    attached_ = true;
+    state_->future_id = bridge.register_future(future);
+    state_->bridge = bridge.core();
+    if (state_->start_waiting()) return;
+    bridge.forget(state_->future_id);
+    settle_now(future.ptr(), *state_->result);
+  }
+
+ private:
+  std::shared_ptr<CallState> state_;
+  bool attached_ = false;
+};
+
+// _start(op, args): the op's result when it completed inline (the common case on memory://, no
+// future, no loop lookup), else a PendingCall for acall() to attach a future to. Errors known
+// inline raise here. Results are JSON values, so a PendingCall is never a legitimate result.
+PyObject* primitive_start(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+  if (kwnames != nullptr || nargs != 2) {
+    PyErr_SetString(PyExc_TypeError, "_start() takes exactly 2 positional arguments");
+    return nullptr;
+  }
+  return guarded<PyObject*>(nullptr, [&]() -> PyObject* {
+    auto state = start(impl_of(self), args[0], args[1]);
+    if (state->done_inline()) return result_or_raise(*state->result);
+    return py::cast(PendingCall(std::move(state))).release().ptr();
+  });
+}
+
 template <class F>
 PyCFunction fastcall(F f) {
   return reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)(void)>(f));
@@ -392,6 +428,7 @@ PyMethodDef g_methods[] = {
      "call(op, args=None) -> JSON value\n\nRuns `op` with the dict `args`; waits (GIL released) "
      "when the op does not complete inline."},
     {"_call_async", fastcall(primitive_call_async), kFast, nullptr},
+    {"_start", fastcall(primitive_start), kFast, nullptr},
     {nullptr, nullptr, 0, nullptr}};
 
 PyObject* get_kind(PyObject* self, void*) {
@@ -446,6 +483,8 @@ py::object make_primitive(const std::shared_ptr<Client>& client, py::handle kind
 }
 
 void register_primitive(py::module_& m) {
+  py::class_<PendingCall>(m, "PendingCall", "An op still running after NativePrimitive._start (internal).")
+      .def("_attach", &PendingCall::attach);
   PyTypeObject& t = g_primitive_type;
   Py_SET_REFCNT(reinterpret_cast<PyObject*>(&t), 1);  // a static type is never deallocated
   t.tp_name = "redkeeper.NativePrimitive";

@@ -14,6 +14,7 @@ import asyncio
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Union
 
 from ._bridge import bridge_for
+from ._native import PendingCall
 
 if TYPE_CHECKING:
     from ._client import _ClientBase
@@ -48,9 +49,13 @@ class PrimitiveHandle:
         Cancelling the awaiting task abandons the result (the op itself still runs to completion
         in the core, like a request already sent); the loop's bridge skips cancelled futures.
         """
+        # Inline completions (most ops on memory://) return here with no future and no loop lookup.
+        result = self._native._start(op, args)
+        if type(result) is not PendingCall:
+            return result  # type: ignore[no-any-return]
         loop = asyncio.get_running_loop()
         future: "asyncio.Future[Json]" = loop.create_future()
-        self._native._call_async(bridge_for(loop), future, op, args)
+        result._attach(bridge_for(loop), future)
         return await future
 
     def __repr__(self) -> str:

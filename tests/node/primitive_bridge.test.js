@@ -119,6 +119,40 @@ describe.each(backends)('debug_echo on %s', (_name, url) => {
     await expectInvalid(echo.call('nope', {}), 'op', 'unknown debug_echo op');
   });
 
+  test('the native object form converts exactly like the encoded form lib/primitive.js sends', async () => {
+    const native = echo._native;
+    for (const value of ROUND_TRIP) {
+      expect(await native.call('echo', { value })).toStrictEqual(await echo.call('echo', { value }));
+    }
+    expect(await native.call('echo', { value: { a: undefined, b: [undefined] } })).toStrictEqual({ b: [null] });
+    expect(await native.call('echo', { value: 2 ** 60 })).toBe(2 ** 60);
+    // The object form throws synchronously (lib/primitive.js turns throws into rejections).
+    for (const [value, where, words] of [
+      [NaN, 'args.value', 'finite'],
+      [{ a: [0, 10n] }, 'args.value.a[1]', 'BigInt'],
+      [new Date(0), 'args.value', 'Date'],
+      [new Map(), 'args.value', 'plain object'],
+      [new Int16Array(1), 'args.value', 'Uint8Array'],
+    ]) {
+      let err;
+      try {
+        native.call('echo', { value });
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(RedkeeperError);
+      expect(err.message.startsWith(`${where}:`)).toBe(true);
+      expect(err.message).toContain(words);
+    }
+    let deep = 'leaf';
+    for (let i = 0; i < 70; i++) deep = [deep];
+    expect(() => native.call('echo', { value: deep })).toThrow(/contains itself/);
+  });
+
+  test('a user key equal to the binary marker is refused', async () => {
+    await expectInvalid(echo.call('echo', { value: { '\u0000rk': 0 } }), 'args.value.\u0000rk', 'reserved');
+  });
+
   test('depth limit and cycles are errors, not crashes', async () => {
     let deep = 'leaf';
     for (let i = 0; i < 62; i++) deep = [deep];

@@ -15,6 +15,7 @@ import pytest
 
 import redkeeper
 from redkeeper._bridge import bridge_for
+from redkeeper._native import PendingCall
 from redkeeper._primitive import PrimitiveHandle
 
 
@@ -248,6 +249,26 @@ async def test_async_inline_completion_does_not_use_the_bridge() -> None:
         assert not later.done()
         assert bridge_for(loop).pending == 1
         assert await later == 6
+        assert bridge_for(loop).pending == 0
+        # acall's fast form: _start returns the value itself when the op completed inline...
+        assert echo._native._start("echo", {"value": [7]}) == [7]
+        with pytest.raises(redkeeper.TokenRevoked):
+            echo._native._start("fail", {"code": "ERR_RK_TOKEN_REVOKED"})
+        # ...else a PendingCall that acall attaches the loop's future to.
+        pending = echo._native._start("later", {"value": 8, "delay_ms": 5})
+        assert type(pending) is PendingCall
+        fut = loop.create_future()
+        pending._attach(bridge_for(loop), fut)
+        assert await fut == 8
+        with pytest.raises(redkeeper.InternalError):
+            pending._attach(bridge_for(loop), loop.create_future())
+        # A PendingCall whose op completed before the attach settles the future at once.
+        pending = echo._native._start("later", {"value": 9, "delay_ms": 30})
+        assert type(pending) is PendingCall
+        await asyncio.sleep(0.15)
+        fut = loop.create_future()
+        pending._attach(bridge_for(loop), fut)
+        assert fut.done() and fut.result() == 9
         assert bridge_for(loop).pending == 0
 
 
