@@ -150,9 +150,9 @@ class IdempotencyMiddleware:
         except BaseException:
             await self._abandon(key, token)
             raise
-        if start is None:
+        if start is None:  # no response (e.g. the client went away): nothing to store, free the key
             await self._abandon(key, token)
-            raise RuntimeError("idempotency: the app returned without sending a response")
+            return
 
         status = int(start["status"])
         headers = [(bytes(k), bytes(v)) for k, v in start.get("headers", ())]

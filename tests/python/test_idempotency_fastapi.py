@@ -214,3 +214,35 @@ async def test_options_are_checked() -> None:
             IdempotencyMiddleware(FastAPI(), client=c, lock_ttl=-1)
         with pytest.raises(redkeeper.InvalidArgument, match="max_key_length"):
             IdempotencyMiddleware(FastAPI(), client=c, max_key_length=0)
+
+
+async def test_no_response_releases_the_key(rk: redkeeper.AsyncClient) -> None:
+    """A raw ASGI app that sends nothing the first time (the client went away): the key is free again."""
+    calls: List[int] = []
+
+    async def raw_app(scope: Any, receive: Any, send: Any) -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "http.response.body", "body": b"second run"})
+
+    mw = IdempotencyMiddleware(raw_app, client=rk)
+    sent: List[Dict[str, Any]] = []
+
+    async def receive() -> Dict[str, Any]:
+        return {"type": "http.request", "body": b"{}", "more_body": False}
+
+    async def send(message: Dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/x", "raw_path": b"/x", "query_string": b"",
+             "headers": [(b"idempotency-key", b"gone")]}
+    await mw(scope, receive, send)
+    assert sent == []
+    await mw(scope, receive, send)
+    assert sent[0]["status"] == 200 and sent[1]["body"] == b"second run"
+    sent.clear()
+    await mw(scope, receive, send)
+    assert dict(sent[0]["headers"])[b"idempotent-replayed"] == b"true"
+    assert len(calls) == 2
