@@ -23,7 +23,7 @@ function open(backend) {
 
 // A small API whose handlers count their runs.
 function makeApp(rk, options) {
-  const state = { runs: [], gate: null, failNext: 0 };
+  const state = { runs: [], gate: null, failNext: 0, closed: 0 };
   const app = express();
   app.use(express.json());
   app.use(express.raw({ type: 'application/octet-stream' }));
@@ -62,6 +62,12 @@ function makeApp(rk, options) {
   app.post('/cookie', (req, res) => {
     state.runs.push('cookie');
     res.cookie('a', '1').cookie('b', '2').json({ ok: true });
+  });
+  app.post('/slow', async (req, res) => {
+    state.runs.push('slow');
+    res.on('close', () => { state.closed += 1; });
+    if (state.gate) await state.gate;
+    res.json({ run: state.runs.length });
   });
   app.put('/orders/1', (req, res) => {
     state.runs.push('put');
@@ -137,6 +143,28 @@ describe.each(['memory', 'redis'])('idempotency() on %s', (backend) => {
     const third = await request(app).post('/throws').set('Idempotency-Key', 't');
     expect(third.headers['idempotent-replayed']).toBe('true');
     expect(state.runs).toEqual(['throws', 'throws']);
+  });
+
+  test('a client that goes away before the answer frees the key', async () => {
+    const { app, state } = makeApp(rk);
+    let release;
+    state.gate = new Promise((r) => { release = r; });
+    await expect(request(app).post('/slow').set('Idempotency-Key', 'gone').timeout(150)).rejects.toThrow();
+    // The server sees the connection close while the handler still waits; only then does it finish.
+    for (let i = 0; i < 200 && state.closed === 0; i += 1) await delay(10);
+    expect(state.closed).toBe(1);
+    state.gate = null;
+    release();
+    // The abort's release is asynchronous: a client retrying on 409 gets in once it has landed.
+    let retry;
+    for (let i = 0; i < 100; i += 1) {
+      retry = await request(app).post('/slow').set('Idempotency-Key', 'gone');
+      if (retry.status !== 409) break;
+      await delay(10);
+    }
+    expect(retry.status).toBe(200);
+    expect(retry.headers['idempotent-replayed']).toBeUndefined();
+    expect(state.runs).toEqual(['slow', 'slow']);
   });
 
   test('5xx is not stored, 4xx is', async () => {
