@@ -176,7 +176,7 @@ class AsyncOtp(_OtpBase):
     """One-time codes for asyncio code: ``client.otp`` on an AsyncClient."""
 
     async def issue(
-        self, subject: str, ttl: Optional[Seconds] = None, digits: Optional[int] = None, *, code: Optional[str] = None
+        self, subject: str, ttl: Optional[Seconds] = None, digits: Optional[int] = None, code: Optional[str] = None
     ) -> OtpIssue:
         """Issues a CSPRNG code of ``digits`` digits (or stores ``code``) valid ``ttl`` seconds."""
         return _issue_result(await self._handle.acall("issue", self._issue_args(subject, ttl, digits, code)))
@@ -196,7 +196,7 @@ class Otp(_OtpBase):
     """One-time codes for blocking code: ``client.otp`` on a sync Client."""
 
     def issue(
-        self, subject: str, ttl: Optional[Seconds] = None, digits: Optional[int] = None, *, code: Optional[str] = None
+        self, subject: str, ttl: Optional[Seconds] = None, digits: Optional[int] = None, code: Optional[str] = None
     ) -> OtpIssue:
         """Issues a CSPRNG code of ``digits`` digits (or stores ``code``) valid ``ttl`` seconds."""
         return _issue_result(self._handle.call("issue", self._issue_args(subject, ttl, digits, code)))

@@ -116,6 +116,8 @@ def test_supplied_codes_and_per_issue_options(client: redkeeper.Client) -> None:
     assert otp.verify("u", "hello-world").ok
     assert otp.issue("u", ttl=5).ttl == 5.0
     assert otp.issue("u", 60, 4).code is not None
+    assert otp.issue("u", 60, 4, "positional").code == "positional"  # issue(subject, ttl, digits, code)
+    assert otp.verify("u", "positional").ok
 
 
 def test_redis_requires_a_secret(redis_server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
