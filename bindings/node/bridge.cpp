@@ -3,8 +3,21 @@
 
 namespace redkeeper_node {
 
-std::shared_ptr<AsyncBridge> AsyncBridge::create(Napi::Env env) {
+std::shared_ptr<AsyncBridge> AsyncBridge::create(Napi::Env env, std::function<void()> cork,
+                                                 std::function<void()> uncork) {
   auto bridge = std::make_shared<AsyncBridge>(Tag{}, env);
+  if (cork && uncork) {
+    Napi::Value immediate = env.Global().Get("setImmediate");
+    if (immediate.IsFunction()) {
+      bridge->cork_ = std::move(cork);
+      bridge->uncork_ = std::move(uncork);
+      bridge->set_immediate_ = Napi::Persistent(immediate.As<Napi::Function>());
+      std::weak_ptr<AsyncBridge> weak = bridge;
+      bridge->uncork_fn_ = Napi::Persistent(Napi::Function::New(env, [weak](const Napi::CallbackInfo&) {
+        if (auto b = weak.lock()) b->uncork_now();
+      }));
+    }
+  }
   // The finalizer's copy keeps the bridge alive until Node is done with the TSFN, so a wake-up that
   // is already queued never runs against a destroyed bridge.
   bridge->tsfn_ = Napi::ThreadSafeFunction::New(
@@ -20,7 +33,26 @@ std::shared_ptr<AsyncBridge> AsyncBridge::create(Napi::Env env) {
 
 AsyncBridge::AsyncBridge(Tag, Napi::Env env) : env_(env), queue_([this] { wake(); }) {}
 
+void AsyncBridge::cork_for_turn() {
+  if (corked_ || !cork_) return;
+  // Uncork first if scheduling fails: a corked client with nobody to uncork it would stall.
+  corked_ = true;
+  cork_();
+  try {
+    set_immediate_.Call({uncork_fn_.Value()});
+  } catch (...) {
+    uncork_now();
+  }
+}
+
+void AsyncBridge::uncork_now() {
+  if (!corked_) return;
+  corked_ = false;
+  uncork_();
+}
+
 std::pair<uint64_t, Napi::Promise> AsyncBridge::begin() {
+  cork_for_turn();
   uint64_t id = next_id_++;
   auto deferred = Napi::Promise::Deferred::New(env_);
   pending_.emplace(id, deferred);
@@ -71,6 +103,7 @@ void AsyncBridge::update_ref() {
 }
 
 void AsyncBridge::shutdown(const std::function<Napi::Value(Napi::Env)>& closed_error) {
+  uncork_now();
   queue_.drain();
   Napi::HandleScope scope(env_);
   auto rest = std::move(pending_);

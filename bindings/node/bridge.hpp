@@ -24,7 +24,10 @@ class AsyncBridge {
   // Settles one op's promise on the JS thread; may throw Napi::Error (then the promise rejects).
   using Settle = std::function<void(Napi::Env, Napi::Promise::Deferred&)>;
 
-  static std::shared_ptr<AsyncBridge> create(Napi::Env env);
+  // `cork`/`uncork` (optional) bracket one event-loop turn: the first op of a turn corks the
+  // client and a setImmediate uncorks it, so the ops of one turn reach the socket in one write.
+  static std::shared_ptr<AsyncBridge> create(Napi::Env env, std::function<void()> cork = {},
+                                             std::function<void()> uncork = {});
   explicit AsyncBridge(Tag, Napi::Env env);
 
   // JS thread: registers an op and returns its id and the promise the caller hands out.
@@ -41,6 +44,8 @@ class AsyncBridge {
 
  private:
   void wake();                               // any thread
+  void cork_for_turn();                      // JS thread
+  void uncork_now();                         // JS thread
   void settle_now(uint64_t id, Settle& fn);  // JS thread
   void update_ref();                         // JS thread
 
@@ -53,6 +58,10 @@ class AsyncBridge {
   std::unordered_map<uint64_t, Napi::Promise::Deferred> pending_;
   uint64_t next_id_ = 1;
   bool referenced_ = false;
+  std::function<void()> cork_, uncork_;
+  bool corked_ = false;
+  Napi::FunctionReference set_immediate_;    // globalThis.setImmediate
+  Napi::FunctionReference uncork_fn_;        // calls uncork_now(); made once
 };
 
 // JS thread: starts a core op whose callback may run on the I/O thread and returns its promise. The

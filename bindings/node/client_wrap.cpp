@@ -35,7 +35,10 @@ ClientState::~ClientState() {
 }
 
 std::shared_ptr<AsyncBridge> ClientState::bridge_for(Napi::Env env) {
-  if (!bridge) bridge = AsyncBridge::create(env);
+  if (!bridge) {
+    // In-flight ops keep the bridge (and so these) alive past this state: share the client.
+    bridge = AsyncBridge::create(env, [c = client] { c->cork(); }, [c = client] { c->uncork(); });
+  }
   return bridge;
 }
 
