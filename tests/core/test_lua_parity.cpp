@@ -173,6 +173,7 @@ TEST_F(LuaParityTest, ReadCommandsOnEveryType) {
     steps.push_back(C({"HMGET", k, "f1", "nope", "f2"}));
     steps.push_back(C({"HGETALL", k}));
     steps.push_back(C({"HKEYS", k}));
+    steps.push_back(C({"HVALS", k}));
     steps.push_back(C({"HEXISTS", k, "f2"}));
     steps.push_back(C({"HLEN", k}));
     steps.push_back(C({"SMEMBERS", k}, true));
@@ -202,6 +203,7 @@ TEST_F(LuaParityTest, WriteCommandsOnEveryType) {
       {"ZREMRANGEBYSCORE", "@", "-inf", "2"},                      {"LPUSH", "@", "p"},
       {"RPUSH", "@", "p", "q"},   {"LTRIM", "@", "1", "-1"},      {"LTRIM", "@", "5", "9"},
       {"EXPIRE", "@", "100"},     {"PEXPIRE", "@", "100000", "NX"}, {"PERSIST", "@"},
+      {"EXPIREAT", "@", "99999999999"}, {"PEXPIREAT", "@", "1"},    {"SET", "@", "v", "KEEPTTL", "GET"},
       {"DEL", "@"},               {"UNLINK", "@", "missing"},
   };
   for (const auto& w : writes) {
