@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 
 #include "addon_data.hpp"
@@ -314,12 +315,26 @@ Napi::Value NativePrimitive::call(const Napi::CallbackInfo& info) {
     if (!primitive_) throw redkeeper::Error(redkeeper::ErrorCode::Internal, "primitive: not attached");
     if (state_->closed) throw state_->closed_error(env);
     if (!info[0].IsString()) throw redkeeper::invalid_argument("op", "must be a string");
-    const std::string op = info[0].As<Napi::String>().Utf8Value();
+    // Op names are short: read them into the stack (no allocation); longer ones are no op anyway.
+    char op_buf[64];
+    size_t op_len = 0;
+    if (napi_get_value_string_utf8(env, info[0], op_buf, sizeof op_buf, &op_len) != napi_ok) {
+      throw Napi::Error::New(env);
+    }
+    if (op_len >= sizeof op_buf - 1) throw redkeeper::invalid_argument("op", "is too long to name an op");
+    const std::string_view op(op_buf, op_len);
     Napi::Value raw = info[1];
     redkeeper::Value args;
     if (raw.IsString()) {
       // lib/primitive.js has validated and encoded the arguments (see encodeArgs there).
-      const std::string text = raw.As<Napi::String>().Utf8Value();
+      // One buffer per thread for the text, reused: its capacity settles at the largest args seen.
+      thread_local std::string text;
+      size_t length = 0;
+      if (napi_get_value_string_utf8(env, raw, nullptr, 0, &length) != napi_ok) throw Napi::Error::New(env);
+      text.resize(length);
+      if (napi_get_value_string_utf8(env, raw, text.data(), length + 1, &length) != napi_ok) {
+        throw Napi::Error::New(env);
+      }
       args = redkeeper::Value::parse(text, nullptr, false);
       if (!args.is_object()) throw redkeeper::Error(redkeeper::ErrorCode::Internal, "args: encoded arguments are not a JSON object");
       if (info[2].IsArray()) fix_up(args, info[2].As<Napi::Array>());

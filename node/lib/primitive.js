@@ -110,9 +110,11 @@ function binaryReplacer(bins) {
   };
 }
 
-// -> [jsonText, bins or undefined] for native.call; throws RedkeeperError naming the path.
+// The JSON text of `args` for native.call; byte arrays found on the way are left in encodedBins
+// (no array is returned: this runs on every call). Throws RedkeeperError naming the path.
+let encodedBins;
 function encodeArgs(args) {
-  if (args === undefined || args === null) return ['{}', undefined];
+  encodedBins = undefined;
   if (typeof args !== 'object' || Array.isArray(args) || ArrayBuffer.isView(args)) {
     throw invalidArgument('args', 'must be an object');
   }
@@ -124,9 +126,11 @@ function encodeArgs(args) {
     if (err instanceof RangeError) throw invalidArgument('args', 'nested too deeply');
     throw err;
   }
-  if (flags === 0) return [JSON.stringify(args), undefined];
+  if (flags === 0) return JSON.stringify(args);
   const bins = [];
-  return [JSON.stringify(args, binaryReplacer(bins)), bins];
+  const text = JSON.stringify(args, binaryReplacer(bins));
+  encodedBins = bins;
+  return text;
 }
 
 class PrimitiveHandle {
@@ -142,8 +146,9 @@ class PrimitiveHandle {
   // Resolves with the op's JSON result. Never throws: argument errors reject like store errors.
   call(op, args) {
     try {
-      const [text, bins] = encodeArgs(args);
-      return this._native.call(op, text, bins);
+      if (args === undefined || args === null) return this._native.call(op);
+      const text = encodeArgs(args);
+      return this._native.call(op, text, encodedBins);
     } catch (err) {
       return Promise.reject(err);
     }

@@ -117,6 +117,7 @@ describe.each(backends)('debug_echo on %s', (_name, url) => {
     await expectInvalid(echo.call('echo', 'text'), 'args');
     await expectInvalid(echo.call(5, {}), 'op');
     await expectInvalid(echo.call('nope', {}), 'op', 'unknown debug_echo op');
+    await expectInvalid(echo.call('echo'.repeat(40), {}), 'op', 'too long');
   });
 
   test('the native object form converts exactly like the encoded form lib/primitive.js sends', async () => {
