@@ -13,8 +13,10 @@
 #include <utility>
 
 #include "bridge.hpp"
+#include "convert.hpp"
 #include "errors.hpp"
 #include "guard.hpp"
+#include "redkeeper/limiter.hpp"
 
 namespace redkeeper::python {
 namespace {
@@ -483,6 +485,17 @@ py::object make_primitive(const std::shared_ptr<Client>& client, py::handle kind
 }
 
 void register_primitive(py::module_& m) {
+  // For the primitive wrappers' duration options (ttl="1h"): the core's parser, so Python and Node
+  // accept exactly the same strings.
+  m.def(
+      "parse_duration_ms",
+      [](py::handle text, py::handle param) {
+        const std::string name = param.is_none() ? "duration" : to_string(param, "param");
+        return parse_duration_ms(to_string(text, name.c_str()), name);
+      },
+      py::arg("text"), py::arg("param") = py::none(),
+      "parse_duration_ms(text, param='duration') -> int\n\nMilliseconds of a duration string "
+      "('900', '1.5', '15m', '1h', '2 hours', '500ms'); InvalidArgument names `param`.");
   py::class_<PendingCall>(m, "PendingCall", "An op still running after NativePrimitive._start (internal).")
       .def("_attach", &PendingCall::attach);
   PyTypeObject& t = g_primitive_type;

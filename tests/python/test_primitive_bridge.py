@@ -335,3 +335,16 @@ async def test_close_settles_pending_async_calls(url: str) -> None:
     await client.aclose()
     results = await asyncio.wait_for(asyncio.gather(*pending, return_exceptions=True), 5)
     assert all(isinstance(r, redkeeper.ClientClosed) for r in results), results
+
+
+def test_parse_duration_ms_is_the_core_parser() -> None:
+    from redkeeper._native import parse_duration_ms
+
+    assert parse_duration_ms("15m") == 900_000
+    assert parse_duration_ms("1h", "ttl") == 3_600_000
+    assert parse_duration_ms("500ms") == 500
+    assert parse_duration_ms("1.5") == 1500
+    with pytest.raises(redkeeper.InvalidArgument, match="^ttl:"):
+        parse_duration_ms("soon", "ttl")
+    with pytest.raises(redkeeper.InvalidArgument, match="^ttl:"):
+        parse_duration_ms(5, "ttl")  # type: ignore[arg-type]
