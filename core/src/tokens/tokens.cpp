@@ -208,7 +208,7 @@ class TokensPrimitive final : public Primitive {
                                std::string("token: treated as revoked, the store could not be asked (") +
                                    r.error().what() + ")"));
            }
-           int64_t status;
+           int64_t status = 0;
            try {
              status = r.value().as_integer();
            } catch (const Error& e) {
