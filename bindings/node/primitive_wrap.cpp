@@ -186,7 +186,14 @@ Napi::Value to_js(Napi::Env env, const Value& v) {
     case Value::value_t::object: {
       Napi::Object out = Napi::Object::New(env);
       for (const auto& [key, item] : v.get_ref<const Value::object_t&>()) {
-        out.Set(Napi::String::New(env, key.data(), key.size()), to_js(env, item));
+        Napi::String name = Napi::String::New(env, key.data(), key.size());
+        if (key == "__proto__") {
+          // A plain Set would run the __proto__ setter (replace the prototype); JSON.parse, and
+          // this, make it an own data member instead.
+          out.DefineProperty(Napi::PropertyDescriptor::Value(name, to_js(env, item), napi_default_jsproperty));
+        } else {
+          out.Set(name, to_js(env, item));
+        }
       }
       return out;
     }

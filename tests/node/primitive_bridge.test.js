@@ -150,6 +150,17 @@ describe.each(backends)('debug_echo on %s', (_name, url) => {
     expect(() => native.call('echo', { value: deep })).toThrow(/contains itself/);
   });
 
+  test('a "__proto__" member comes back as an own data member, never as the prototype', async () => {
+    for (const value of [JSON.parse('{"__proto__": {"polluted": 1}}'), JSON.parse('{"__proto__": 1, "a": [1, 2, 3]}')]) {
+      const out = await echo.call('echo', { value });
+      // Some realm's Object.prototype (the addon's realm is not jest's), not the member's value.
+      expect(Object.getPrototypeOf(Object.getPrototypeOf(out))).toBeNull();
+      expect(Object.prototype.hasOwnProperty.call(out, '__proto__')).toBe(true);
+      expect(out.polluted).toBeUndefined();
+    }
+    expect({}.polluted).toBeUndefined();
+  });
+
   test('a user key equal to the binary marker is refused', async () => {
     await expectInvalid(echo.call('echo', { value: { '\u0000rk': 0 } }), 'args.value.\u0000rk', 'reserved');
   });
