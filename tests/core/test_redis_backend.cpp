@@ -14,6 +14,7 @@
 #include "common/backend.hpp"
 #include "common/factories.hpp"
 #include "redis/redis_engine.hpp"
+#include "redis/subscriber.hpp"
 #include "redis_harness.hpp"
 
 namespace redkeeper {
@@ -529,7 +530,10 @@ TEST_F(RedisBackendTest, LastReferenceDroppedOnTheBackendThread) {
 }
 
 TEST_F(RedisBackendTest, NoThreadsLeftBehind) {
-  // Warm-up: the suite's own clients already have their threads.
+  // The fixture's clients first finish connecting: each engine's io_context gains Asio's resolver
+  // thread on its first connect, which must not be mistaken for a leak.
+  ASSERT_TRUE(call_ping(*client_).ok());
+  ASSERT_TRUE(call_ping(*other_).ok());
   size_t before = thread_count();
   for (int i = 0; i < 5; ++i) {
     auto c = open_redis(server_->url());
@@ -546,6 +550,119 @@ TEST_F(RedisBackendTest, NoThreadsLeftBehind) {
     // Dropped without an explicit close: the destructors close and join.
   }
   EXPECT_TRUE(eventually([&] { return thread_count() == before; })) << thread_count() << " vs " << before;
+}
+
+// ---------------------------------------------------------------- Subscriber on its own
+
+// Runs a Subscriber on a private io thread, recording what its handlers see.
+class SubscriberRig {
+ public:
+  SubscriberRig(const std::string& url, int64_t health_check_ms) {
+    ClientOptions opts;
+    opts.reconnect_min_ms = 20;
+    opts.reconnect_max_ms = 100;
+    opts.connect_timeout_ms = 2000;
+    Subscriber::Handlers h;
+    h.on_message = [this](std::string_view, std::string_view payload) {
+      std::lock_guard<std::mutex> lock(mu_);
+      messages_.emplace_back(payload);
+    };
+    h.on_subscribed = [this](const std::string&) { ++subscribed; };
+    h.on_disconnected = [this] { ++disconnected; };
+    sub_ = std::make_unique<Subscriber>(io_, parse_redis_url(url), opts, nullptr, std::move(h), health_check_ms);
+    work_.emplace(io_.get_executor());
+    thread_ = std::thread([this] { io_.run(); });
+  }
+  ~SubscriberRig() {
+    asio::post(io_, [this] {
+      sub_->close();
+      work_.reset();
+    });
+    thread_.join();
+  }
+  void want(const std::string& channel, bool on) {
+    asio::post(io_, [this, channel, on] { sub_->want(channel, on); });
+  }
+  std::vector<std::string> messages() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return messages_;
+  }
+
+  std::atomic<int> subscribed{0};
+  std::atomic<int> disconnected{0};
+
+ private:
+  asio::io_context io_;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
+  std::unique_ptr<Subscriber> sub_;
+  std::thread thread_;
+  std::mutex mu_;
+  std::vector<std::string> messages_;
+};
+
+TEST(Subscriber, HealthCheckRecyclesAConnectionThatStoppedAnswering) {
+  // Answers the handshake and the SUBSCRIBE, then reads PINGs forever without a word: a half-open
+  // path as far as the client can tell.
+  FakeServer mute([](int fd) {
+    if (!FakeServer::read_some(fd)) return;
+    FakeServer::send_all(fd, "+PONG\r\n");
+    if (!FakeServer::read_some(fd)) return;
+    FakeServer::send_all(fd, "*3\r\n$9\r\nsubscribe\r\n$1\r\nc\r\n:1\r\n");
+    while (FakeServer::read_some(fd, 3000)) {
+    }
+  });
+  SubscriberRig rig(mute.url(), 100);
+  rig.want("c", true);
+  EXPECT_TRUE(eventually([&] { return rig.subscribed.load() >= 1; }));
+  EXPECT_TRUE(eventually([&] { return rig.disconnected.load() >= 1; }));
+  // ...and it reconnects and subscribes again.
+  EXPECT_TRUE(eventually([&] { return rig.subscribed.load() >= 2 && mute.connections() >= 2; }));
+}
+
+TEST(Subscriber, HealthCheckKeepsAQuietHealthyConnection) {
+  RedisServer server;
+  auto pub = open_redis(server.url());
+  SubscriberRig rig(server.url(), 30);
+  rig.want("c", true);
+  ASSERT_TRUE(eventually([&] { return rig.subscribed.load() == 1; }));
+  std::this_thread::sleep_for(milliseconds(300));  // ten checks, nothing else on the wire
+  EXPECT_EQ(rig.disconnected.load(), 0);
+  EXPECT_EQ(call(*pub, {"PUBLISH", "c", "still here"}).value().as_integer(), 1);
+  EXPECT_TRUE(eventually([&] { return rig.messages() == std::vector<std::string>{"still here"}; }));
+  // Unwanted and wanted again at once: the final state (subscribed) wins, confirmed once more.
+  rig.want("c", false);
+  rig.want("c", true);
+  EXPECT_TRUE(eventually([&] { return rig.subscribed.load() == 2; }));
+  EXPECT_EQ(call(*pub, {"PUBSUB", "NUMSUB", "c"}).value().at(1).as_integer(), 1);
+  pub->close();
+}
+
+TEST(Subscriber, BackoffGrowsWithJitterWithinBounds) {
+  Backoff b(50, 400, 12345);
+  int64_t prev_base = 0;
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    int64_t base = std::min<int64_t>(400, int64_t{50} << attempt);
+    int64_t d = b.next_ms();
+    EXPECT_GE(d, base / 2) << attempt;
+    EXPECT_LE(d, base) << attempt;
+    EXPECT_GE(base, prev_base);
+    prev_base = base;
+  }
+  b.reset();
+  int64_t first = b.next_ms();
+  EXPECT_GE(first, 25);
+  EXPECT_LE(first, 50);
+}
+
+TEST(Subscriber, HandshakeCommandsFollowTheUrl) {
+  EXPECT_TRUE(handshake_commands(parse_redis_url("redis://127.0.0.1:6380")).empty());
+  auto full = handshake_commands(parse_redis_url("redis://alice:pw@127.0.0.1:6380/2"));
+  ASSERT_EQ(full.size(), 2u);
+  EXPECT_EQ(full[0].second, (std::vector<std::string>{"AUTH", "alice", "pw"}));
+  EXPECT_EQ(full[1].second, (std::vector<std::string>{"SELECT", "2"}));
+  auto pw_only = handshake_commands(parse_redis_url("redis://:pw@127.0.0.1"));
+  ASSERT_EQ(pw_only.size(), 1u);
+  EXPECT_EQ(pw_only[0].second, (std::vector<std::string>{"AUTH", "pw"}));
 }
 
 }  // namespace

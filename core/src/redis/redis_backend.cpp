@@ -24,6 +24,10 @@ namespace {
 // The Core whose backend thread this is (null elsewhere): close() must not join itself.
 thread_local const void* tl_backend_core = nullptr;
 
+// PING period of the subscriber connection: a silently dead path is noticed within two periods
+// (TCP keepalive alone takes about a minute), at the cost of one tiny command per period.
+constexpr int64_t kSubscriberHealthCheckMs = 10000;
+
 using ListenerFn = std::function<void(std::string_view)>;
 
 template <class Fn, class... Args>
@@ -241,7 +245,8 @@ Subscriber& RedisBackend::Core::subscriber() {
     h.on_message = [this](std::string_view channel, std::string_view payload) { on_message(channel, payload); };
     h.on_subscribed = [this](const std::string& channel) { notify_pending(channel, true); };
     h.on_disconnected = [this] { on_disconnected(); };
-    subscriber_ = std::make_unique<Subscriber>(io_, url_, options_, tls_ctx_ ? &*tls_ctx_ : nullptr, std::move(h));
+    subscriber_ = std::make_unique<Subscriber>(io_, url_, options_, tls_ctx_ ? &*tls_ctx_ : nullptr, std::move(h),
+                                               kSubscriberHealthCheckMs);
   }
   return *subscriber_;
 }

@@ -45,7 +45,7 @@ uint64_t seed_from_clock() {
 }  // namespace
 
 Subscriber::Subscriber(asio::io_context& io, RedisUrl url, ClientOptions options, asio::ssl::context* tls_ctx,
-                       Handlers handlers)
+                       Handlers handlers, int64_t health_check_ms)
     : io_(io),
       url_(std::move(url)),
       options_(std::move(options)),
@@ -53,6 +53,8 @@ Subscriber::Subscriber(asio::io_context& io, RedisUrl url, ClientOptions options
       handlers_(std::move(handlers)),
       connect_timer_(io),
       reconnect_timer_(io),
+      health_timer_(io),
+      health_check_ms_(health_check_ms),
       backoff_(options_.reconnect_min_ms, options_.reconnect_max_ms, seed_from_clock()) {}
 
 Subscriber::~Subscriber() { close(); }
@@ -86,6 +88,7 @@ void Subscriber::close() {
   state_ = State::Closed;
   connect_timer_.cancel();
   reconnect_timer_.cancel();
+  health_timer_.cancel();
   if (conn_) {
     auto conn = std::move(conn_);
     conn_.reset();
@@ -166,6 +169,7 @@ void Subscriber::start_read(const std::shared_ptr<RedisConnection>& conn) {
 }
 
 void Subscriber::on_read(const std::shared_ptr<RedisConnection>& conn, size_t n) {
+  awaiting_pong_ = false;  // the peer is alive
   try {
     conn->reader().feed(conn->read_buffer().data(), n);
     for (;;) {
@@ -192,13 +196,18 @@ void Subscriber::on_reply(const std::shared_ptr<RedisConnection>& conn, Reply re
     connect_timer_.cancel();
     backoff_.reset();
     last_error_.clear();
+    awaiting_pong_ = false;
+    arm_health_check(conn);
     // One SUBSCRIBE for every wanted channel (a fresh connection has none).
     std::vector<std::string_view> argv{"SUBSCRIBE"};
-    for (auto& [name, ch] : channels_) {
-      ch.pending = 0;
-      if (!ch.wanted) continue;
-      ch.pending = 1;
-      argv.push_back(name);
+    for (auto it = channels_.begin(); it != channels_.end();) {
+      if (!it->second.wanted) {  // given up during the handshake
+        it = channels_.erase(it);
+        continue;
+      }
+      it->second.pending = 1;
+      argv.push_back(it->first);
+      ++it;
     }
     if (argv.size() > 1) send(conn, argv);
     return;
@@ -237,6 +246,7 @@ void Subscriber::fail_connection(std::shared_ptr<RedisConnection> conn, const st
   conn_.reset();
   conn->close();
   connect_timer_.cancel();
+  health_timer_.cancel();
   state_ = State::Connecting;  // until the reconnect timer fires: want() only records
   last_error_ = why;
   for (auto it = channels_.begin(); it != channels_.end();) {
@@ -249,6 +259,21 @@ void Subscriber::fail_connection(std::shared_ptr<RedisConnection> conn, const st
   }
   schedule_reconnect();
   if (was_connected && handlers_.on_disconnected) handlers_.on_disconnected();
+}
+
+void Subscriber::arm_health_check(const std::shared_ptr<RedisConnection>& conn) {
+  if (health_check_ms_ <= 0) return;
+  health_timer_.expires_after(milliseconds(health_check_ms_));
+  health_timer_.async_wait([this, conn](const std::error_code& ec) {
+    if (ec || conn != conn_ || state_ != State::Connected) return;
+    if (awaiting_pong_) {
+      return fail_connection(conn, "redis subscriber: " + redacted_url(url_) + " did not answer a PING within " +
+                                       std::to_string(health_check_ms_) + " ms; connection recycled");
+    }
+    awaiting_pong_ = true;
+    send(conn, {"PING"});
+    arm_health_check(conn);
+  });
 }
 
 void Subscriber::schedule_reconnect() {

@@ -50,9 +50,12 @@ class Subscriber {
     std::function<void()> on_disconnected;
   };
 
-  // `tls_ctx` must outlive the subscriber (needed for rediss:// only).
+  // `tls_ctx` must outlive the subscriber (needed for rediss:// only). Every `health_check_ms`
+  // (0: never) a connected subscriber sends PING; a connection that has sent nothing back by the
+  // next check is dropped and reconnected (a half-open TCP path would otherwise go unnoticed
+  // until keepalive gives up, and every wake-up meanwhile would be lost).
   Subscriber(asio::io_context& io, RedisUrl url, ClientOptions options, asio::ssl::context* tls_ctx,
-             Handlers handlers);
+             Handlers handlers, int64_t health_check_ms = 0);
   ~Subscriber();
   Subscriber(const Subscriber&) = delete;
   Subscriber& operator=(const Subscriber&) = delete;
@@ -84,6 +87,7 @@ class Subscriber {
   void start_write(const std::shared_ptr<RedisConnection>& conn);
   void fail_connection(std::shared_ptr<RedisConnection> conn, const std::string& why);
   void schedule_reconnect();
+  void arm_health_check(const std::shared_ptr<RedisConnection>& conn);
 
   asio::io_context& io_;
   const RedisUrl url_;
@@ -92,11 +96,14 @@ class Subscriber {
   Handlers handlers_;
   asio::steady_timer connect_timer_;
   asio::steady_timer reconnect_timer_;
+  asio::steady_timer health_timer_;
+  const int64_t health_check_ms_;
   Backoff backoff_;
 
   State state_ = State::Idle;
   std::shared_ptr<RedisConnection> conn_;
   size_t handshake_left_ = 0;   // handshake replies still expected on conn_
+  bool awaiting_pong_ = false;  // a health-check PING is out and nothing was read since
   std::string pending_out_;     // commands queued while a write is in progress
   std::unordered_map<std::string, Channel> channels_;
   std::string last_error_;
