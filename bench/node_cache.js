@@ -24,7 +24,15 @@ const TTL_MS = 3600 * 1000;
 const keys = Array.from({ length: KEYS }, (_, i) => `k${i}`);
 const valueFor = (i) => ({ id: i, name: `user-${i}`, roles: ['reader', 'writer'], score: i * 1.5 });
 
-async function measure(op, concurrency) {
+// CPU time (ms) of a process from /proc (Linux): steadier than ops/s on a busy machine.
+const fs = require('fs');
+function serverCpuMs(pid) {
+  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+}
+
+// -> [ops/s, client CPU us/op (this process, addon threads included), server CPU us/op]
+async function measure(op, concurrency, serverPid) {
   const stopAt = performance.now() + SECONDS * 1000;
   let total = 0;
   async function worker(w) {
@@ -39,8 +47,11 @@ async function measure(op, concurrency) {
     total += n;
   }
   const t0 = performance.now();
+  const c0 = process.cpuUsage();
+  const s0 = serverCpuMs(serverPid);
   await Promise.all(Array.from({ length: concurrency }, (_, w) => worker(w)));
-  return total / ((performance.now() - t0) / 1000);
+  const c = process.cpuUsage(c0);
+  return [total / ((performance.now() - t0) / 1000), (c.user + c.system) / total, ((serverCpuMs(serverPid) - s0) * 1000) / total];
 }
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -70,12 +81,13 @@ async function main() {
     for (const conc of [1, 64]) {
       const r = { ours: [], theirs: [] };
       for (let round = 0; round < ROUNDS; round++) {
-        r.ours.push(await measure(oursOp, conc));
-        r.theirs.push(await measure(theirsOp, conc));
+        r.ours.push(await measure(oursOp, conc, server.pid));
+        r.theirs.push(await measure(theirsOp, conc, server.pid));
       }
-      const x = median(r.ours);
-      const y = median(r.theirs);
-      console.log(`  concurrency ${String(conc).padStart(2)}: redkeeper ${x.toFixed(0).padStart(9)}  cache-manager ${y.toFixed(0).padStart(9)}  ratio ${(x / y).toFixed(2)}x`);
+      const x = [0, 1, 2].map((i) => median(r.ours.map((m) => m[i])));
+      const y = [0, 1, 2].map((i) => median(r.theirs.map((m) => m[i])));
+      console.log(`  concurrency ${String(conc).padStart(2)}: redkeeper ${x[0].toFixed(0).padStart(9)}  cache-manager ${y[0].toFixed(0).padStart(9)}  ratio ${(x[0] / y[0]).toFixed(2)}x`
+        + `   client CPU us/op ${x[1].toFixed(1)} vs ${y[1].toFixed(1)} (${(y[1] / x[1]).toFixed(2)}x less)   server CPU us/op ${x[2].toFixed(1)} vs ${y[2].toFixed(1)}`);
     }
     console.log(`  loader runs (misses on keys that are all cached): ${JSON.stringify(loaderRuns)}`);
     const s = await ours.stats();

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shutil
 import socket
 import statistics
 import subprocess
 import tempfile
 import time
-from typing import Any, Awaitable, Callable, Dict, List
+from typing import Any, Awaitable, Callable, Dict, List, Tuple
 
 from cashews import Cache as CashewsCache
 
@@ -67,8 +68,21 @@ def value_for(i: int) -> Dict[str, Any]:
     return {"id": i, "name": f"user-{i}", "roles": ["reader", "writer"], "score": i * 1.5}
 
 
-async def run_for(seconds: float, concurrency: int, op: Callable[[str], Awaitable[Any]], keys: List[str]) -> float:
-    """ops/s of `concurrency` tasks each calling op in a loop for `seconds`."""
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def server_cpu_s(pid: int) -> float:
+    """CPU seconds redis-server has used (Linux /proc): steadier than ops/s on a busy machine."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+async def run_for(
+    seconds: float, concurrency: int, op: Callable[[str], Awaitable[Any]], keys: List[str], server_pid: int
+) -> Tuple[float, float, float]:
+    """(ops/s, client CPU us/op, server CPU us/op) of `concurrency` tasks each calling op in a loop
+    for `seconds`. Client CPU is this whole process (redkeeper's I/O thread included)."""
     stop_at = time.perf_counter() + seconds
     counts = [0] * concurrency
 
@@ -85,8 +99,15 @@ async def run_for(seconds: float, concurrency: int, op: Callable[[str], Awaitabl
         counts[w] = n
 
     t0 = time.perf_counter()
+    c0 = time.process_time()
+    s0 = server_cpu_s(server_pid)
     await asyncio.gather(*(worker(w) for w in range(concurrency)))
-    return sum(counts) / (time.perf_counter() - t0)
+    ops = sum(counts)
+    return (
+        ops / (time.perf_counter() - t0),
+        (time.process_time() - c0) * 1e6 / ops,
+        (server_cpu_s(server_pid) - s0) * 1e6 / ops,
+    )
 
 
 async def main() -> None:
@@ -131,13 +152,16 @@ async def main() -> None:
 
         print(f"get_or_set hit path, Redis {server.url}, {args.rounds} rounds x {args.seconds}s, median ops/s")
         for conc in (1, 64):
-            results: Dict[str, List[float]] = {"redkeeper": [], "cashews": []}
+            results: Dict[str, List[Tuple[float, float, float]]] = {"redkeeper": [], "cashews": []}
+            pid = server.proc.pid
             for _ in range(args.rounds):
-                results["redkeeper"].append(await run_for(args.seconds, conc, ours_op, keys))
-                results["cashews"].append(await run_for(args.seconds, conc, theirs_op, keys))
-            a = statistics.median(results["redkeeper"])
-            b = statistics.median(results["cashews"])
-            print(f"  concurrency {conc:>2}: redkeeper {a:>9.0f}  cashews {b:>9.0f}  ratio {a / b:5.2f}x")
+                results["redkeeper"].append(await run_for(args.seconds, conc, ours_op, keys, pid))
+                results["cashews"].append(await run_for(args.seconds, conc, theirs_op, keys, pid))
+            med = {k: [statistics.median(x[i] for x in v) for i in range(3)] for k, v in results.items()}
+            a, b = med["redkeeper"], med["cashews"]
+            print(f"  concurrency {conc:>2}: redkeeper {a[0]:>9.0f}  cashews {b[0]:>9.0f}  ratio {a[0] / b[0]:5.2f}x"
+                  f"   client CPU us/op {a[1]:.1f} vs {b[1]:.1f} ({b[1] / a[1]:.2f}x less)"
+                  f"   server CPU us/op {a[2]:.1f} vs {b[2]:.1f}")
         print(f"  loader runs (misses on keys that are all cached): {loader_runs}")
         s = await ours.stats()
         print(f"  redkeeper stats: hits={s.hits} misses={s.misses} (every call a hit)")
