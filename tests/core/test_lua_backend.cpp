@@ -10,6 +10,7 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -444,11 +445,14 @@ TEST_F(LuaHostTest, RunawayScriptIsAbortedWithAnErrorReply) {
 }
 
 TEST_F(LuaHostTest, ExpiredKeysAreSweptInBoundedSteps) {
+  LuaBackendLimits limits;
+  limits.script_time_limit_ms = 120'000;  // filling is slow under sanitizers and a loaded machine
+  open(limits);
   const int total = 1'000'000;
   const std::string fill =
       "for i = tonumber(ARGV[1]), tonumber(ARGV[2]) do redis.call('SET', 'k' .. i, 'v', 'PX', 1000) end";
-  for (int from = 0; from < total; from += 100'000) {
-    eval_ok(fill, {}, {std::to_string(from), std::to_string(from + 99'999)});
+  for (int from = 0; from < total; from += 10'000) {
+    eval_ok(fill, {}, {std::to_string(from), std::to_string(from + 9'999)});
   }
   ASSERT_EQ(backend->resident_keys(), static_cast<size_t>(total));
   EXPECT_EQ(backend->sweep_expired(1000), 0u);  // nothing expired yet
@@ -464,7 +468,9 @@ TEST_F(LuaHostTest, ExpiredKeysAreSweptInBoundedSteps) {
 }
 
 TEST_F(LuaHostTest, BackgroundSweepRemovesExpiredKeysWithoutAccess) {
-  open({}, 10);
+  LuaBackendLimits limits;
+  limits.script_time_limit_ms = 120'000;
+  open(limits, 10);
   eval_ok("for i = 1, 50000 do redis.call('SET', 'k' .. i, 'v', 'EX', 5) end");
   eval_ok("for i = 1, 10 do redis.call('SET', 'keep' .. i, 'v') end");
   clock->advance(5001);
@@ -494,6 +500,25 @@ TEST_F(LuaHostTest, PublishCountsListenersAndDeliversAfterTheScript) {
   backend->unlisten(id);
   EXPECT_EQ(ok_reply({"PUBLISH", "chan", "gone"}), I(0));
   EXPECT_EQ(got.back(), "cmd");
+}
+
+TEST_F(LuaHostTest, ThrowingListenersAndTimersDoNotBreakTheHost) {
+  int heard = 0;
+  backend->listen("c", [](std::string_view) { throw std::runtime_error("listener bug"); });
+  backend->listen("c", [&](std::string_view) { ++heard; });
+  EXPECT_EQ(ok_reply({"PUBLISH", "c", "m"}), I(2));  // the op still settles
+  EXPECT_EQ(heard, 1);
+  std::mutex mu;
+  std::condition_variable cv;
+  bool later_ran = false;
+  backend->schedule(0, [] { throw std::runtime_error("timer bug"); });
+  backend->schedule(20, [&] {
+    std::lock_guard<std::mutex> lock(mu);
+    later_ran = true;
+    cv.notify_all();
+  });
+  std::unique_lock<std::mutex> lock(mu);
+  EXPECT_TRUE(cv.wait_for(lock, std::chrono::seconds(5), [&] { return later_ran; }));
 }
 
 TEST_F(LuaHostTest, TimersRunInOrderAndCancel) {

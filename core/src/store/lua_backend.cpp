@@ -103,7 +103,13 @@ struct LuaBackend::State {
           if (kv.second.channel == m.channel) targets.push_back(kv.second.fn);
         }
       }
-      for (const auto& fn : targets) (*fn)(m.message);
+      for (const auto& fn : targets) {
+        // A throwing listener must not keep the op's own callback from running.
+        try {
+          (*fn)(m.message);
+        } catch (...) {
+        }
+      }
     }
   }
 
@@ -668,7 +674,11 @@ void LuaBackend::State::timer_loop() {
       std::function<void()> fn = std::move(it->second.second);
       timers.erase(it);
       lock.unlock();
-      fn();
+      try {
+        fn();
+      } catch (...) {
+        // A throwing timer must not take the timer thread (and every later timer) down with it.
+      }
       fn = nullptr;  // captured state dies outside the lock too
       lock.lock();
       continue;
