@@ -1,4 +1,5 @@
-// Types for require('redkeeper/express'): rateLimit(), RedkeeperStore and the key helpers.
+// Types for require('redkeeper/express'): rateLimit(), RedkeeperStore, the key helpers, the
+// express-session SessionStore, requireValidToken() and the idempotency() middleware.
 
 import type { IncomingMessage, ServerResponse } from 'http';
 import type { Algorithm, Client, Duration, Limiter, LimitResult } from './index';
@@ -132,3 +133,43 @@ export declare function combine(...generators: KeyGenerator[]): KeyGenerator;
  * its /subnet network (false: the whole address, canonical); a string that is not an IP is returned as is.
  */
 export declare function ipKey(ip: string, subnet?: number | false): string;
+
+export { requireValidToken } from './lib/tokens';
+export type { RequireValidTokenOptions } from './lib/tokens';
+export type { IdempotencyMiddlewareOptions, IdempotencyMiddleware } from './lib/idempotency';
+/** Express middleware honouring the `Idempotency-Key` header: replay on retry, 409 while in flight, 422 on a different payload. */
+export declare function idempotency(
+  options: import('./lib/idempotency').IdempotencyMiddlewareOptions,
+): import('./lib/idempotency').IdempotencyMiddleware;
+
+export interface SessionStoreOptions {
+  /** A redkeeper client (memory:// or Redis). */
+  client: Client;
+  /** Seconds, or a function of the session; used when the cookie has no expiry. Default 86400. */
+  ttl?: number | ((sess: any) => number);
+  /** Do not extend the TTL when express-session calls touch() (connect-redis' option). */
+  disableTouch?: boolean;
+  /** Sessions namespace. Default 'express'. */
+  name?: string;
+  /** Sessions never outlive created + this, however often touched. */
+  absoluteTimeoutMs?: number;
+  /** The user a session belongs to, for rk.sessions.destroyUser/listUser; default passport.user or userId; false disables. */
+  userId?: false | ((sess: any) => string | number | undefined);
+}
+
+/**
+ * express-session's Store on a redkeeper client: `session({ store: new SessionStore({ client }), ... })`.
+ * Methods take express-session's callbacks; `ids()`/`all()` report id handles (SHA-256), never raw ids.
+ */
+export declare class SessionStore {
+  constructor(options: SessionStoreOptions);
+  get(sid: string, callback: (err: unknown, session?: any | null) => void): void;
+  set(sid: string, session: any, callback?: (err?: unknown) => void): void;
+  destroy(sid: string, callback?: (err?: unknown) => void): void;
+  touch(sid: string, session: any, callback?: (err?: unknown) => void): void;
+  all(callback: (err: unknown, sessions?: any[] | { [handle: string]: any } | null) => void): void;
+  length(callback: (err: unknown, length?: number) => void): void;
+  clear(callback?: (err?: unknown) => void): void;
+  ids(callback: (err: unknown, ids?: string[]) => void): void;
+  [key: string]: any;
+}

@@ -743,6 +743,8 @@ class RateLimitMiddleware:
 # Auth state and idempotency integrations live in their own modules and load on first use.
 _LAZY = {
     "SessionMiddleware": "redkeeper.fastapi_sessions",
+    "regenerate_session": "redkeeper.fastapi_sessions",
+    "session_id": "redkeeper.fastapi_sessions",
     "require_valid_token": "redkeeper.fastapi_tokens",
     "IdempotencyMiddleware": "redkeeper.fastapi_idempotency",
 }
