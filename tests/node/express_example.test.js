@@ -100,7 +100,7 @@ test("'redkeeper/express' resolves through the package exports, from CommonJS an
   const root = path.join(__dirname, '..', '..');
   const cjs = spawnSync(process.execPath, ['-e', "const e = require('redkeeper/express'); console.log(Object.keys(e).sort().join(','))"], { cwd: root, encoding: 'utf8' });
   expect(cjs.stderr).toBe('');
-  expect(cjs.stdout.trim()).toBe('RedkeeperStore,byIp,byRoute,byUser,combine,ipKey,rateLimit');
-  const esm = spawnSync(process.execPath, ['--input-type=module', '-e', "import { rateLimit, RedkeeperStore } from 'redkeeper/express'; console.log(typeof rateLimit, typeof RedkeeperStore)"], { cwd: root, encoding: 'utf8' });
-  expect(esm.stdout.trim()).toBe('function function');
+  expect(cjs.stdout.trim()).toBe('RedkeeperStore,SessionStore,byIp,byRoute,byUser,combine,idempotency,ipKey,rateLimit,requireValidToken');
+  const esm = spawnSync(process.execPath, ['--input-type=module', '-e', "import { rateLimit, RedkeeperStore, SessionStore, requireValidToken, idempotency } from 'redkeeper/express'; console.log(typeof rateLimit, typeof RedkeeperStore, typeof SessionStore, typeof requireValidToken, typeof idempotency)"], { cwd: root, encoding: 'utf8' });
+  expect(esm.stdout.trim()).toBe('function function function function function');
 });
