@@ -780,12 +780,19 @@ void LuaBackend::unlisten(uint64_t listener_id) {
 
 uint64_t LuaBackend::schedule(int64_t delay_ms, std::function<void()> fn) {
   auto when = SteadyClock::now() + std::chrono::milliseconds(std::max<int64_t>(0, delay_ms));
-  std::lock_guard<std::mutex> lock(state_->timer_mu);
-  uint64_t id = state_->next_timer_id++;
-  if (state_->stopping) return id;  // closed: never runs
-  state_->timers.emplace(id, std::make_pair(when, std::move(fn)));
-  state_->timer_queue.emplace(when, id);
-  state_->timer_cv.notify_one();
+  uint64_t id = 0;
+  bool earliest = false;
+  {
+    std::lock_guard<std::mutex> lock(state_->timer_mu);
+    id = state_->next_timer_id++;
+    if (state_->stopping) return id;  // closed: never runs
+    state_->timers.emplace(id, std::make_pair(when, std::move(fn)));
+    auto at = state_->timer_queue.emplace(when, id).first;  // before begin(): == does not order its operands
+    earliest = at == state_->timer_queue.begin();
+  }
+  // Only a new earliest deadline changes when the thread must wake; notifying after unlocking
+  // spares the woken thread a block on the mutex (lock-heavy callers schedule on every op).
+  if (earliest) state_->timer_cv.notify_one();
   return id;
 }
 
