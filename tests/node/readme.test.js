@@ -36,6 +36,20 @@ test('the limiter snippet prints a result', () => {
   expect(done.stdout).toMatch(/^true 99 \{\s*RateLimit: 'limit=100, remaining=99, reset=\d+'/);
 });
 
+test('the primitives snippet revokes, versions, caches, locks, de-duplicates and verifies', () => {
+  const index = SNIPPETS.findIndex((s) => s.includes('rk.tokens.revoke'));
+  const done = runSnippet(SNIPPETS[index], index);
+  expect(done.stderr).toBe('');
+  const out = done.stdout;
+  expect(out).toContain('revoked: true');
+  expect(out).toContain('version ok: true');
+  expect(out).toMatch(/session: \{ cart: \[ 1, 2 \], theme: 'dark' \}/);
+  expect(out).toMatch(/cached: \{ name: 'pen', price: 3 \}/);
+  expect(out).toMatch(/fencing token: \d+/);
+  expect(out).toContain('webhook: ran duplicate');
+  expect(out).toContain('otp: true');
+});
+
 describe('the Express snippet', () => {
   let app;
   let rk;

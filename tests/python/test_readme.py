@@ -37,6 +37,18 @@ def test_limiter_snippet_prints_a_result() -> None:
     assert "allowed=True" in lines[1] and "remaining=4" in lines[1]
 
 
+def test_primitives_snippet_prints_each_outcome() -> None:
+    code = next(s for s in SNIPPETS if "rk.tokens.revoke" in s)
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[:5] == ["revoked: True", "version ok: True", "session: {'cart': [1, 2], 'theme': 'dark'}",
+                         "devices: 1", "cached: {'name': 'pen', 'price': 3}"]
+    assert lines[5].startswith("fencing token: ") and int(lines[5].split(": ")[1]) > 0
+    assert lines[6:] == ["webhook: ran duplicate", "otp: True"]
+
+
 def test_fastapi_integration_snippet_limits_login_and_uploads() -> None:
     code = next(s for s in SNIPPETS if "redkeeper.fastapi" in s)
     module = _module(code, "readme_integration")
