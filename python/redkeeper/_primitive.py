@@ -11,10 +11,32 @@ Errors are redkeeper's typed exceptions (InvalidArgument names the argument path
 from __future__ import annotations
 
 import asyncio
+import datetime
+import math
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Union
 
 from ._bridge import bridge_for
-from ._native import PendingCall
+from ._native import InvalidArgument, PendingCall
+
+Seconds = Union[int, float, str, datetime.timedelta]
+"""Seconds as a number, a duration string such as "15m", or a datetime.timedelta."""
+
+
+def to_ms(value: Seconds, param: str, *, allow_zero: bool = False) -> Union[int, str]:
+    """A duration option in whole milliseconds (rounded up), errors named after the Python parameter.
+    Duration strings ("15m", "24h") go to the core as they are: it parses them like the limiter."""
+    if isinstance(value, datetime.timedelta):
+        value = value.total_seconds()
+    if isinstance(value, str):
+        if not value.strip():
+            raise InvalidArgument(f"{param}: must not be empty")
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidArgument(f"{param}: must be seconds (int or float), got {type(value).__name__}")
+    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise InvalidArgument(f"{param}: must be a finite number of seconds {bound}, got {value!r}")
+    return math.ceil(value * 1000)
 
 if TYPE_CHECKING:
     from ._client import _ClientBase

@@ -23,10 +23,8 @@ Logic and key layout live in the C++ core (core/src/cache/README.md), shared wit
 from __future__ import annotations
 
 import asyncio
-import datetime
 import inspect
 import json
-import math
 import threading
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional, Tuple, Union
@@ -38,32 +36,15 @@ from ._native import (
     ScriptError,
     TimeoutError,
 )
-from ._primitive import Json, PrimitiveHandle
+from ._primitive import Json, PrimitiveHandle, Seconds, to_ms
 
 __all__ = ["AsyncCache", "Cache", "CacheStats", "make_cache"]
-
-Seconds = Union[int, float, str, datetime.timedelta]
-"""Seconds as a number, a duration string such as "15m", or a datetime.timedelta."""
 
 # Store failures get_or_set answers by running the loader (the cache's fail-through policy).
 _STORE_FAILURES = (ConnectionError, TimeoutError, QueueFullError, ScriptError)
 _json_loads = json.loads
 
 
-def _to_ms(value: Seconds, param: str) -> Union[int, str]:
-    """A positive duration in whole milliseconds (rounded up), named after the Python parameter.
-    Duration strings ("15m", "1h") go to the core as they are: it parses them like the limiter."""
-    if isinstance(value, datetime.timedelta):
-        value = value.total_seconds()
-    if isinstance(value, str):
-        if not value.strip():
-            raise InvalidArgument(f"{param}: must not be empty")
-        return value
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InvalidArgument(f"{param}: must be seconds (int or float), got {type(value).__name__}")
-    if not math.isfinite(value) or value <= 0:
-        raise InvalidArgument(f"{param}: must be a finite number of seconds > 0, got {value!r}")
-    return max(1, math.ceil(value * 1000))
 
 
 # get and claim ask the core for the stored bytes (raw=True) and decode here: json.loads from bytes
@@ -157,9 +138,9 @@ class _CacheBase:
         self._namespace = namespace
         config: Dict[str, Any] = {"namespace": namespace}
         if ttl is not None:
-            config["default_ttl_ms"] = _to_ms(ttl, "ttl")
+            config["default_ttl_ms"] = to_ms(ttl, "ttl")
         if lock_timeout is not None:
-            config["lock_timeout_ms"] = _to_ms(lock_timeout, "lock_timeout")
+            config["lock_timeout_ms"] = to_ms(lock_timeout, "lock_timeout")
         if max_value_bytes is not None:
             if isinstance(max_value_bytes, bool) or not isinstance(max_value_bytes, int):
                 raise InvalidArgument("max_value_bytes: must be an int")
@@ -186,7 +167,7 @@ class _CacheBase:
             raise InvalidArgument("value: None cannot be cached (get() answers None for a miss)")
         args: Dict[str, Any] = {"key": _check_key(key), "value": value}
         if ttl is not None:
-            args["ttl_ms"] = _to_ms(ttl, "ttl")
+            args["ttl_ms"] = to_ms(ttl, "ttl")
         if isinstance(tags, str):
             raise InvalidArgument("tags: must be a list of str, not a str")
         tag_list = list(tags)
@@ -200,7 +181,7 @@ class _CacheBase:
             raise InvalidArgument(f"by: must be an int, got {type(by).__name__}")
         args: Dict[str, Any] = {"key": _check_key(key), "by": by}
         if ttl is not None:
-            args["ttl_ms"] = _to_ms(ttl, "ttl")
+            args["ttl_ms"] = to_ms(ttl, "ttl")
         return args
 
     def __repr__(self) -> str:

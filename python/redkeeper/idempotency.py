@@ -22,15 +22,13 @@ the C++ core (core/src/idempotency/README.md), shared with the Node package.
 
 from __future__ import annotations
 
-import datetime
 import inspect
 import logging
-import math
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Dict, Optional, Union
 
 from ._native import InvalidArgument, LockLost, LockNotOwner
-from ._primitive import Json, PrimitiveHandle
+from ._primitive import Json, PrimitiveHandle, Seconds, to_ms
 
 __all__ = [
     "AsyncIdempotency",
@@ -42,26 +40,9 @@ __all__ = [
 
 _log = logging.getLogger("redkeeper.idempotency")
 
-Seconds = Union[int, float, str, datetime.timedelta]
-"""Seconds as a number, a duration string such as "15m", or a datetime.timedelta."""
-
 Fingerprint = Union[str, bytes]
 
 
-def _to_ms(value: Seconds, param: str) -> Union[int, str]:
-    """A positive duration in whole milliseconds (rounded up), named after the Python parameter.
-    Duration strings ("15m", "24h") go to the core as they are: it parses them like the limiter."""
-    if isinstance(value, datetime.timedelta):
-        value = value.total_seconds()
-    if isinstance(value, str):
-        if not value.strip():
-            raise InvalidArgument(f"{param}: must not be empty")
-        return value
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InvalidArgument(f"{param}: must be seconds (int or float), got {type(value).__name__}")
-    if not math.isfinite(value) or value <= 0:
-        raise InvalidArgument(f"{param}: must be a finite number of seconds > 0, got {value!r}")
-    return max(1, math.ceil(value * 1000))
 
 
 @dataclass(frozen=True)
@@ -145,9 +126,9 @@ class _IdempotencyBase:
         }
         config: Dict[str, Any] = {"name": name}
         if ttl is not None:
-            config["ttl_ms"] = _to_ms(ttl, "ttl")
+            config["ttl_ms"] = to_ms(ttl, "ttl")
         if lock_ttl is not None:
-            config["lock_ttl_ms"] = _to_ms(lock_ttl, "lock_ttl")
+            config["lock_ttl_ms"] = to_ms(lock_ttl, "lock_ttl")
         if max_response_bytes is not None:
             config["max_response_bytes"] = max_response_bytes
         self._handle = PrimitiveHandle(client, "idempotency", config)
@@ -172,21 +153,21 @@ class _IdempotencyBase:
         if fingerprint is not None:
             args["fingerprint"] = fingerprint
         if lock_ttl is not None:
-            args["lock_ttl_ms"] = _to_ms(lock_ttl, "lock_ttl")
+            args["lock_ttl_ms"] = to_ms(lock_ttl, "lock_ttl")
         return args
 
     @staticmethod
     def _complete_args(key: str, token: str, response: Any, ttl: Optional[Seconds]) -> Dict[str, Any]:
         args: Dict[str, Any] = {"key": key, "token": token, "response": response}
         if ttl is not None:
-            args["ttl_ms"] = _to_ms(ttl, "ttl")
+            args["ttl_ms"] = to_ms(ttl, "ttl")
         return args
 
     @staticmethod
     def _extend_args(key: str, token: str, lock_ttl: Optional[Seconds]) -> Dict[str, Any]:
         args: Dict[str, Any] = {"key": key, "token": token}
         if lock_ttl is not None:
-            args["lock_ttl_ms"] = _to_ms(lock_ttl, "lock_ttl")
+            args["lock_ttl_ms"] = to_ms(lock_ttl, "lock_ttl")
         return args
 
     def __repr__(self) -> str:

@@ -23,7 +23,7 @@ from typing import Any, Dict, Optional, Union
 
 from ._native import InvalidArgument
 from ._primitive import Json, PrimitiveHandle
-from .idempotency import Seconds, _to_ms
+from ._primitive import Seconds, to_ms
 
 __all__ = ["AsyncOtp", "Otp", "OtpIssue", "OtpVerify", "make_otp"]
 
@@ -118,13 +118,13 @@ class _OtpBase:
         if secret is not None:
             config["secret"] = secret
         if ttl is not None:
-            config["ttl_ms"] = _to_ms(ttl, "ttl")
+            config["ttl_ms"] = to_ms(ttl, "ttl")
         if digits is not None:
             config["digits"] = digits
         if max_attempts is not None:
             config["max_attempts"] = max_attempts
         if cooldown is not None:
-            config["cooldown_ms"] = 0 if cooldown == 0 else _to_ms(cooldown, "cooldown")
+            config["cooldown_ms"] = 0 if cooldown == 0 else to_ms(cooldown, "cooldown")
         self._config = config
         # Made on first use, so `client.otp.with_options(secret=...)` works on Redis, where a
         # handle without a secret is refused.
@@ -161,7 +161,7 @@ class _OtpBase:
     ) -> Dict[str, Any]:
         args: Dict[str, Any] = {"subject": subject}
         if ttl is not None:
-            args["ttl_ms"] = _to_ms(ttl, "ttl")
+            args["ttl_ms"] = to_ms(ttl, "ttl")
         if digits is not None:
             args["digits"] = digits
         if code is not None:

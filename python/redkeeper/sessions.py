@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
 from ._primitive import Json, PrimitiveHandle
-from .idempotency import Seconds, _to_ms
+from ._primitive import Seconds, to_ms
 
 __all__ = ["AsyncSessions", "SessionInfo", "SessionListing", "Sessions", "UserId", "make_sessions"]
 
@@ -118,9 +118,9 @@ class _SessionsBase:
         }
         config: Dict[str, Any] = {"name": name, "touch_on_get": touch_on_get}
         if idle_timeout is not None:
-            config["idle_timeout_ms"] = _to_ms(idle_timeout, "idle_timeout")
+            config["idle_timeout_ms"] = to_ms(idle_timeout, "idle_timeout")
         if absolute_timeout is not None:
-            config["absolute_timeout_ms"] = _to_ms(absolute_timeout, "absolute_timeout")
+            config["absolute_timeout_ms"] = to_ms(absolute_timeout, "absolute_timeout")
         if max_bytes is not None:
             config["max_bytes"] = max_bytes
         self._handle = PrimitiveHandle(client, "sessions", config)
@@ -140,7 +140,7 @@ class _SessionsBase:
         if user_id is not None:
             args["user_id"] = _user(user_id)
         if ttl is not None:
-            args["ttl_ms"] = _to_ms(ttl, "ttl")
+            args["ttl_ms"] = to_ms(ttl, "ttl")
         if device is not None:
             args["device"] = device
         return args
@@ -214,7 +214,7 @@ class AsyncSessions(_SessionsBase):
         """Sliding refresh (optionally with a new idle timeout). False when there is no session."""
         args: Dict[str, Any] = {"id": session_id}
         if ttl is not None:
-            args["ttl_ms"] = _to_ms(ttl, "ttl")
+            args["ttl_ms"] = to_ms(ttl, "ttl")
         return bool(await self._handle.acall("touch", args))
 
     async def destroy(self, session_id: str) -> bool:
@@ -290,7 +290,7 @@ class Sessions(_SessionsBase):
     def touch(self, session_id: str, ttl: Optional[Seconds] = None) -> bool:
         args: Dict[str, Any] = {"id": session_id}
         if ttl is not None:
-            args["ttl_ms"] = _to_ms(ttl, "ttl")
+            args["ttl_ms"] = to_ms(ttl, "ttl")
         return bool(self._handle.call("touch", args))
 
     def destroy(self, session_id: str) -> bool:
