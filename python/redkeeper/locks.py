@@ -23,44 +23,24 @@ and shares its keys with the Node package.
 from __future__ import annotations
 
 import asyncio
-import datetime
 import inspect
-import math
 import threading
 from types import TracebackType
 from typing import Any, Callable, Dict, Optional, Type, Union
 
 from ._native import InvalidArgument
-from ._primitive import Json, PrimitiveHandle
+from ._primitive import Json, PrimitiveHandle, Seconds, to_ms
 
 __all__ = ["AsyncLock", "Lock", "make_lock"]
-
-Seconds = Union[int, float, str, datetime.timedelta]
-"""Seconds as a number, a duration string such as "30s" or "15m", or a datetime.timedelta."""
 
 _UNSET: Any = object()
 _FOREVER_MS = 30 * 24 * 3600 * 1000  # the core's upper bound for a wait: "wait=None"
 
 
-def _to_ms(value: Seconds, param: str, *, allow_zero: bool = False) -> Union[int, str]:
-    """A duration in whole milliseconds (rounded up), errors named after the Python parameter.
-    Duration strings go to the core as they are: it parses them like the limiter's."""
-    if isinstance(value, datetime.timedelta):
-        value = value.total_seconds()
-    if isinstance(value, str):
-        if not value.strip():
-            raise InvalidArgument(f"{param}: must not be empty")
-        return value
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InvalidArgument(f"{param}: must be seconds (int or float), got {type(value).__name__}")
-    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise InvalidArgument(f"{param}: must be a finite number of seconds {bound}, got {value!r}")
-    return math.ceil(value * 1000)
 
 
 def _wait_ms(value: Optional[Seconds]) -> Union[int, str]:
-    return _FOREVER_MS if value is None else _to_ms(value, "wait", allow_zero=True)
+    return _FOREVER_MS if value is None else to_ms(value, "wait", allow_zero=True)
 
 
 class _LockBase:
@@ -85,12 +65,12 @@ class _LockBase:
             raise InvalidArgument("on_lost: must be callable")
         config: Dict[str, Any] = {
             "name": name,
-            "ttl_ms": _to_ms(ttl, "ttl"),
+            "ttl_ms": to_ms(ttl, "ttl"),
             "wait_ms": _wait_ms(wait),
             "auto_renew": auto_renew,
         }
         if renew_interval is not None:
-            config["renew_interval_ms"] = _to_ms(renew_interval, "renew_interval")
+            config["renew_interval_ms"] = to_ms(renew_interval, "renew_interval")
         self._h = PrimitiveHandle(client, "lock", config)
         self._client = client
         self._options: Dict[str, Any] = {
@@ -144,7 +124,7 @@ class _LockBase:
         if wait is not _UNSET:
             args["wait_ms"] = _wait_ms(wait)
         if ttl is not _UNSET:
-            args["ttl_ms"] = _to_ms(ttl, "ttl")
+            args["ttl_ms"] = to_ms(ttl, "ttl")
         return args or None
 
     def _acquired(self, r: Json) -> int:
@@ -225,7 +205,7 @@ class AsyncLock(_LockBase):
     async def extend(self, ttl: Optional[Seconds] = None) -> None:
         """Resets the lease to ``ttl`` seconds from now (default: the current lease length).
         Raises LockLost when the lock was lost, LockNotOwner when not held."""
-        await self._h.acall("extend", None if ttl is None else {"ttl_ms": _to_ms(ttl, "ttl")})
+        await self._h.acall("extend", None if ttl is None else {"ttl_ms": to_ms(ttl, "ttl")})
 
     async def locked(self) -> bool:
         """Whether anyone holds the lock now (one PTTL)."""
@@ -282,7 +262,7 @@ class Lock(_LockBase):
 
     def extend(self, ttl: Optional[Seconds] = None) -> None:
         """Resets the lease to ``ttl`` seconds from now (default: the current lease length)."""
-        self._h.call("extend", None if ttl is None else {"ttl_ms": _to_ms(ttl, "ttl")})
+        self._h.call("extend", None if ttl is None else {"ttl_ms": to_ms(ttl, "ttl")})
 
     def locked(self) -> bool:
         """Whether anyone holds the lock now (one PTTL)."""
