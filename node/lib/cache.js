@@ -4,6 +4,7 @@
 'use strict';
 
 const { PrimitiveHandle } = require('./primitive');
+const { checkOptionsObject, optionalMs } = require('./options');
 const { ErrorCodes, invalidArgument } = require('./errors');
 
 const OPTION_NAMES = ['ttlMs', 'lockTimeoutMs', 'maxValueBytes'];
@@ -14,20 +15,6 @@ const STORE_FAILURES = new Set([ErrorCodes.CONNECTION, ErrorCodes.TIMEOUT, Error
 // In-process single flight per client and namespace: two Cache objects for one namespace
 // (rk.cache('users') per request) still share a load.
 const flightsByClient = new WeakMap();
-
-// A duration in ms: a number > 0 (fractions round up) or a duration string ('15m') the core parses.
-function optionalMs(value, param) {
-  if (value === undefined || value === null) return undefined;
-  if (typeof value === 'string') {
-    if (value.trim() === '') throw invalidArgument(param, 'must not be empty');
-    return value;
-  }
-  if (typeof value !== 'number' || !Number.isFinite(value)) {
-    throw invalidArgument(param, 'must be a number of milliseconds or a duration string like \'15m\'');
-  }
-  if (value <= 0) throw invalidArgument(param, `must be greater than 0, got ${value}`);
-  return Math.ceil(value);
-}
 
 // get and claim ask the core for the stored bytes (raw: true) and decode here: V8's JSON.parse
 // is far cheaper than building the object through N-API. The format (core/src/cache/README.md):
@@ -83,16 +70,8 @@ function loaderMessage(err) {
 
 class Cache {
   constructor(client, namespace, options) {
-    if (options !== undefined && (options === null || typeof options !== 'object' || Array.isArray(options))) {
-      throw invalidArgument('options', 'must be an object');
-    }
+    const opts = { ...checkOptionsObject(options, 'options', OPTION_NAMES) };
     if (typeof namespace !== 'string') throw invalidArgument('namespace', 'must be a string');
-    const opts = { ...(options || {}) };
-    for (const key of Object.keys(opts)) {
-      if (!OPTION_NAMES.includes(key)) {
-        throw invalidArgument(key, `unknown option (expected one of: ${OPTION_NAMES.join(', ')})`);
-      }
-    }
     const config = { namespace };
     const ttl = optionalMs(opts.ttlMs, 'ttlMs');
     if (ttl !== undefined) config.default_ttl_ms = ttl;

@@ -4,20 +4,9 @@
 
 const { PrimitiveHandle } = require('./primitive');
 const { ErrorCodes, invalidArgument } = require('./errors');
-const native = require('./native');
+const { checkOptionsObject, optionalMs } = require('./options');
 
 const OPTION_NAMES = ['name', 'ttlMs', 'lockTtlMs', 'maxResponseBytes'];
-
-// A duration option in ms: an integer (or a number, rounded up) > 0, or a duration string ('15m').
-function optionalMs(value, param) {
-  if (value === undefined || value === null) return undefined;
-  if (typeof value === 'string') return native.parseDurationMs(value, param);
-  if (typeof value !== 'number' || !Number.isFinite(value)) {
-    throw invalidArgument(param, 'must be a number of milliseconds or a duration string like \'15m\'');
-  }
-  if (value <= 0) throw invalidArgument(param, `must be greater than 0, got ${value}`);
-  return Math.ceil(value);
-}
 
 function beginResult(r) {
   switch (r.status) {
@@ -30,15 +19,7 @@ function beginResult(r) {
 
 class Idempotency {
   constructor(client, options) {
-    if (options !== undefined && (options === null || typeof options !== 'object' || Array.isArray(options))) {
-      throw invalidArgument('options', 'must be an object');
-    }
-    const opts = { ...(options || {}) };
-    for (const key of Object.keys(opts)) {
-      if (!OPTION_NAMES.includes(key)) {
-        throw invalidArgument(key, `unknown option (expected one of: ${OPTION_NAMES.join(', ')})`);
-      }
-    }
+    const opts = { ...checkOptionsObject(options, 'options', OPTION_NAMES) };
     const config = { name: opts.name === undefined ? 'default' : opts.name };
     const ttl = optionalMs(opts.ttlMs, 'ttlMs');
     if (ttl !== undefined) config.ttl_ms = ttl;
@@ -132,4 +113,4 @@ function createIdempotency(client) {
   return new Idempotency(client);
 }
 
-module.exports = { Idempotency, createIdempotency, optionalMs };
+module.exports = { Idempotency, createIdempotency };

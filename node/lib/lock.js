@@ -5,6 +5,7 @@
 
 const { EventEmitter } = require('events');
 const { PrimitiveHandle } = require('./primitive');
+const { checkOptionsObject } = require('./options');
 const { RedkeeperError, ErrorCodes, invalidArgument } = require('./errors');
 
 const OPTION_NAMES = ['ttlMs', 'waitMs', 'autoRenew', 'renewIntervalMs', 'onLost'];
@@ -26,18 +27,9 @@ function durationMs(value, param, { allowZero = false, allowInfinity = false } =
   return Math.ceil(value);
 }
 
-function checkOptions(options, param, allowed) {
-  if (options === undefined || options === null) return {};
-  if (typeof options !== 'object' || Array.isArray(options)) throw invalidArgument(param, 'must be an object');
-  for (const k of Object.keys(options)) {
-    if (!allowed.includes(k)) throw invalidArgument(k, `unknown option (expected one of: ${allowed.join(', ')})`);
-  }
-  return options;
-}
-
 function lockConfig(name, options) {
   if (typeof name !== 'string') throw invalidArgument('name', `must be a string, got ${typeof name}`);
-  const o = checkOptions(options, 'options', OPTION_NAMES);
+  const o = checkOptionsObject(options, 'options', OPTION_NAMES);
   const config = { name };
   if (o.ttlMs !== undefined) config.ttl_ms = durationMs(o.ttlMs, 'ttlMs');
   if (o.waitMs !== undefined) config.wait_ms = durationMs(o.waitMs, 'waitMs', { allowZero: true, allowInfinity: true });
@@ -91,7 +83,7 @@ class Lock extends EventEmitter {
 
   /** A new Lock for the same name with some options changed. */
   withOptions(options) {
-    return new Lock(this._client, this.name, { ...this._options, ...checkOptions(options, 'options', OPTION_NAMES) });
+    return new Lock(this._client, this.name, { ...this._options, ...checkOptionsObject(options, 'options', OPTION_NAMES) });
   }
 
   /**
@@ -100,7 +92,7 @@ class Lock extends EventEmitter {
    * ERR_RK_LOCK_NOT_ACQUIRED when the wait ends or the store cannot be asked.
    */
   async acquire(options) {
-    const o = checkOptions(options, 'options', ['waitMs', 'ttlMs']);
+    const o = checkOptionsObject(options, 'options', ['waitMs', 'ttlMs']);
     const args = {};
     if (o.waitMs !== undefined) args.wait_ms = durationMs(o.waitMs, 'waitMs', { allowZero: true, allowInfinity: true });
     if (o.ttlMs !== undefined) args.ttl_ms = durationMs(o.ttlMs, 'ttlMs');
@@ -136,7 +128,7 @@ class Lock extends EventEmitter {
    * (handed over from another process): ERR_RK_LOCK_NOT_OWNER unless that token holds it.
    */
   async release(options) {
-    const o = checkOptions(options, 'options', ['owner']);
+    const o = checkOptionsObject(options, 'options', ['owner']);
     const args = {};
     if (o.owner !== undefined) {
       if (typeof o.owner !== 'string') throw invalidArgument('owner', 'must be a string');

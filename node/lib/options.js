@@ -47,9 +47,23 @@ function durationMs(value, param) {
   throw invalidArgument(param, `must be seconds (a number) or a duration string like '15m', got ${describe(value)}`);
 }
 
+// A primitive's duration option in ms: a number of ms (fractions round up) or a duration string
+// ('15m'); undefined/null (not given) stay undefined. Zero only with allowZero.
+function optionalMs(value, param, { allowZero = false } = {}) {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value === 'string') return native.parseDurationMs(value, param);
+  if (typeof value !== 'number' || !Number.isFinite(value)) {
+    throw invalidArgument(param, "must be a number of milliseconds or a duration string like '15m'");
+  }
+  if (value < 0 || (value === 0 && !allowZero)) {
+    throw invalidArgument(param, `must be ${allowZero ? '>= 0' : 'greater than 0'}, got ${value}`);
+  }
+  return Math.ceil(value);
+}
+
 function string(value, param) {
   if (typeof value !== 'string') throw invalidArgument(param, `must be a string, got ${describe(value)}`);
   return value;
 }
 
-module.exports = { checkOptionsObject, integer, positiveInteger, durationMs, string, describe };
+module.exports = { checkOptionsObject, integer, positiveInteger, durationMs, optionalMs, string, describe };

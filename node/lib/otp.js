@@ -4,7 +4,7 @@
 
 const { PrimitiveHandle } = require('./primitive');
 const { invalidArgument } = require('./errors');
-const { optionalMs } = require('./idempotency');
+const { checkOptionsObject, optionalMs } = require('./options');
 
 const OPTION_NAMES = ['name', 'secret', 'ttlMs', 'digits', 'maxAttempts', 'cooldownMs'];
 const SECRET_ENV = 'REDKEEPER_OTP_SECRET';
@@ -25,15 +25,7 @@ function verifyResult(r) {
 
 class Otp {
   constructor(client, options) {
-    if (options !== undefined && (options === null || typeof options !== 'object' || Array.isArray(options))) {
-      throw invalidArgument('options', 'must be an object');
-    }
-    const opts = { ...(options || {}) };
-    for (const key of Object.keys(opts)) {
-      if (!OPTION_NAMES.includes(key)) {
-        throw invalidArgument(key, `unknown option (expected one of: ${OPTION_NAMES.join(', ')})`);
-      }
-    }
+    const opts = { ...checkOptionsObject(options, 'options', OPTION_NAMES) };
     const config = { name: opts.name === undefined ? 'default' : opts.name };
     const secret = opts.secret !== undefined && opts.secret !== null ? opts.secret : process.env[SECRET_ENV];
     if (secret !== undefined && secret !== '') config.secret = secret;

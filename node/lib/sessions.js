@@ -5,7 +5,7 @@
 
 const { PrimitiveHandle } = require('./primitive');
 const { invalidArgument } = require('./errors');
-const { optionalMs } = require('./idempotency');
+const { checkOptionsObject, optionalMs } = require('./options');
 
 const OPTION_NAMES = ['name', 'idleTimeoutMs', 'absoluteTimeoutMs', 'touchOnGet', 'maxBytes'];
 
@@ -42,12 +42,7 @@ function listing(e) {
 
 class Sessions {
   constructor(client, options) {
-    const opts = { ...checkObject(options, 'options') };
-    for (const key of Object.keys(opts)) {
-      if (!OPTION_NAMES.includes(key)) {
-        throw invalidArgument(key, `unknown option (expected one of: ${OPTION_NAMES.join(', ')})`);
-      }
-    }
+    const opts = { ...checkOptionsObject(options, 'options', OPTION_NAMES) };
     const config = { name: opts.name === undefined ? 'default' : opts.name };
     const idle = optionalMs(opts.idleTimeoutMs, 'idleTimeoutMs');
     if (idle !== undefined) config.idle_timeout_ms = idle;

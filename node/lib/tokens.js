@@ -5,19 +5,10 @@
 
 const { PrimitiveHandle } = require('./primitive');
 const { RedkeeperError, ErrorCodes, invalidArgument } = require('./errors');
-const { optionalMs } = require('./idempotency');
+const { checkOptionsObject, optionalMs } = require('./options');
 
 const TOKEN_OPTIONS = ['maxLifetimeMs', 'leewayMs', 'verifyKey', 'algorithms', 'onError', 'auditLimit'];
 const VERSION_OPTIONS = ['loader', 'cacheTtlMs', 'onError'];
-
-function checkOptions(options, names) {
-  if (options === undefined || options === null) return {};
-  if (typeof options !== 'object' || Array.isArray(options)) throw invalidArgument('options', 'must be an object');
-  for (const key of Object.keys(options)) {
-    if (!names.includes(key)) throw invalidArgument(key, `unknown option (expected one of: ${names.join(', ')})`);
-  }
-  return { ...options };
-}
 
 // Strings and bytes go to the core; anything else is not a token (same error as garbage text).
 function tokenArg(token) {
@@ -42,7 +33,7 @@ function reject(fn) {
 
 class Tokens {
   constructor(client, options) {
-    const opts = checkOptions(options, TOKEN_OPTIONS);
+    const opts = { ...checkOptionsObject(options, 'options', TOKEN_OPTIONS) };
     const config = {};
     const life = optionalMs(opts.maxLifetimeMs, 'maxLifetimeMs');
     if (life !== undefined) config.max_lifetime_ms = life;
@@ -60,7 +51,7 @@ class Tokens {
 
   /** A new instance with these options changed; this one is unchanged. */
   withOptions(options) {
-    return new Tokens(this._client, { ...this._options, ...checkOptions(options, TOKEN_OPTIONS) });
+    return new Tokens(this._client, { ...this._options, ...checkOptionsObject(options, 'options', TOKEN_OPTIONS) });
   }
 
   /** Denylists the token until it expires. true when this call added it. */
@@ -108,7 +99,7 @@ class Tokens {
 // A version is one integer: epoch * 2^32 + the user's counter; verify() is true iff it is current.
 class TokenVersions {
   constructor(client, options) {
-    const opts = checkOptions(options, VERSION_OPTIONS);
+    const opts = { ...checkOptionsObject(options, 'options', VERSION_OPTIONS) };
     if (opts.loader !== undefined && opts.loader !== null && typeof opts.loader !== 'function') {
       throw invalidArgument('loader', 'must be a function (user) => number | null | Promise of one');
     }
@@ -123,7 +114,7 @@ class TokenVersions {
   }
 
   withOptions(options) {
-    return new TokenVersions(this._client, { ...this._options, ...checkOptions(options, VERSION_OPTIONS) });
+    return new TokenVersions(this._client, { ...this._options, ...checkOptionsObject(options, 'options', VERSION_OPTIONS) });
   }
 
   async _load(user) {
