@@ -13,7 +13,7 @@ if [ "$(id -u)" != "0" ]; then SUDO="sudo"; fi
 need_apt=()
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 for pkg in build-essential cmake ninja-build pkg-config libhiredis-dev liblua5.1-0-dev libasio-dev nlohmann-json3-dev \
-           libssl-dev libgtest-dev redis-server redis-tools openssl; do
+           libssl-dev libgtest-dev redis-server redis-tools openssl ccache; do
   have_pkg "$pkg" || need_apt+=("$pkg")
 done
 command -v python3 >/dev/null || need_apt+=(python3 python3-dev python3-venv)
@@ -26,6 +26,12 @@ if [ "${#need_apt[@]}" -gt 0 ]; then
   log "apt-get install ${need_apt[*]}"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+# The core is compiled by pip (Python module), npm (Node addon) and the C++ test build: ccache lets
+# the later builds reuse what an earlier one compiled with the same flags.
+if command -v ccache >/dev/null; then
+  export CMAKE_CXX_COMPILER_LAUNCHER=ccache CMAKE_C_COMPILER_LAUNCHER=ccache
 fi
 
 # Python: a project-local virtualenv, so nothing touches the system interpreter.
