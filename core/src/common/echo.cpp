@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/args.hpp"
 #include "common/factories.hpp"
 
 namespace redkeeper {
@@ -94,12 +95,6 @@ Value reply_to_value(const Reply& reply) {
     }
   }
   return nullptr;
-}
-
-const Value* member(const Value& args, const char* name) {
-  auto it = args.find(name);
-  if (it == args.end() || it->is_null()) return nullptr;
-  return &*it;
 }
 
 std::string text_arg(const Value& args, const char* name) {

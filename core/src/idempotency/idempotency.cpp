@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/args.hpp"
 #include "common/factories.hpp"
 #include "redkeeper/limiter.hpp"  // parse_duration_ms
 
@@ -60,48 +61,6 @@ struct IdempotencyConfig {
   size_t max_response_bytes = kDefaultMaxResponseBytes;
 };
 
-void reject_unknown(const Value& obj, std::initializer_list<std::string_view> known, const char* what) {
-  if (!obj.is_object()) throw invalid_argument(what, "must be an object");
-  for (auto it = obj.begin(); it != obj.end(); ++it) {
-    if (std::find(known.begin(), known.end(), it.key()) == known.end()) {
-      throw invalid_argument(it.key().substr(0, 64), std::string("unknown ") + what);
-    }
-  }
-}
-
-const Value* member(const Value& obj, const char* field) {
-  auto it = obj.find(field);
-  if (it == obj.end() || it->is_null()) return nullptr;
-  return &*it;
-}
-
-// A duration: an integer, a finite number rounded up to whole ms, or a duration string ("15m"),
-// in [min, max].
-std::optional<int64_t> get_ms(const Value& obj, const char* field, int64_t min, int64_t max) {
-  const Value* v = member(obj, field);
-  if (v == nullptr) return std::nullopt;
-  int64_t ms = 0;
-  if (v->is_number_unsigned()) {
-    const uint64_t u = v->get<uint64_t>();
-    ms = u > static_cast<uint64_t>(max) ? max + 1 : static_cast<int64_t>(u);
-  } else if (v->is_number_integer()) {
-    ms = v->get<int64_t>();
-  } else if (v->is_string()) {  // "15m", "24h": the limiter's duration strings
-    ms = parse_duration_ms(v->get_ref<const std::string&>(), field);
-  } else if (v->is_number_float()) {
-    const double d = v->get<double>();
-    if (!std::isfinite(d)) throw invalid_argument(field, "must be a finite number of milliseconds");
-    if (d > static_cast<double>(max)) throw invalid_argument(field, "must be <= " + std::to_string(max));
-    if (d < static_cast<double>(min)) throw invalid_argument(field, "must be >= " + std::to_string(min));
-    ms = static_cast<int64_t>(std::ceil(d));
-  } else {
-    throw invalid_argument(field, "must be a number of milliseconds");
-  }
-  if (ms < min) throw invalid_argument(field, "must be >= " + std::to_string(min));
-  if (ms > max) throw invalid_argument(field, "must be <= " + std::to_string(max));
-  return ms;
-}
-
 // A bounded string argument (the idempotency key, the owner token...). Bytes are accepted where
 // `allow_bytes` (fingerprints may be raw digests).
 std::string get_text(const Value& obj, const char* field, size_t max_bytes, bool allow_bytes = false) {
@@ -127,8 +86,8 @@ IdempotencyConfig parse_config(const Value& config) {
     cfg.name = get_text(config, "name", kMaxNameBytes);
     if (cfg.name.empty()) throw invalid_argument("name", "must not be empty");
   }
-  cfg.ttl_ms = get_ms(config, "ttl_ms", 1, kMaxDurationMs).value_or(cfg.ttl_ms);
-  cfg.lock_ttl_ms = get_ms(config, "lock_ttl_ms", 1, kMaxDurationMs).value_or(cfg.lock_ttl_ms);
+  cfg.ttl_ms = optional_ms(config, "ttl_ms", 1, kMaxDurationMs).value_or(cfg.ttl_ms);
+  cfg.lock_ttl_ms = optional_ms(config, "lock_ttl_ms", 1, kMaxDurationMs).value_or(cfg.lock_ttl_ms);
   if (const Value* v = member(config, "max_response_bytes")) {
     if (!v->is_number_integer() || v->get<int64_t>() < 1 ||
         v->get<int64_t>() > static_cast<int64_t>(kMaxMaxResponseBytes)) {
@@ -200,7 +159,7 @@ class Idempotency final : public Primitive {
     const std::string key = record_key(args);
     const std::string fingerprint =
         member(args, "fingerprint") ? get_text(args, "fingerprint", kMaxFingerprintBytes, true) : std::string();
-    const int64_t lock_ttl_ms = get_ms(args, "lock_ttl_ms", 1, kMaxDurationMs).value_or(cfg_.lock_ttl_ms);
+    const int64_t lock_ttl_ms = optional_ms(args, "lock_ttl_ms", 1, kMaxDurationMs).value_or(cfg_.lock_ttl_ms);
     const std::string token = random_token();
     const std::string ttl = std::to_string(lock_ttl_ms);
     backend_->eval(begin_script(), {key}, {fingerprint, token, ttl},
@@ -243,7 +202,7 @@ class Idempotency final : public Primitive {
     reject_unknown(args, {"key", "token", "response", "ttl_ms"}, "complete argument");
     const std::string key = record_key(args);
     const std::string token = token_arg(args);
-    const int64_t ttl_ms = get_ms(args, "ttl_ms", 1, kMaxDurationMs).value_or(cfg_.ttl_ms);
+    const int64_t ttl_ms = optional_ms(args, "ttl_ms", 1, kMaxDurationMs).value_or(cfg_.ttl_ms);
     auto it = args.find("response");
     const Value response = it == args.end() ? Value() : *it;
     std::vector<uint8_t> cbor;
@@ -276,7 +235,7 @@ class Idempotency final : public Primitive {
     reject_unknown(args, {"key", "token", "lock_ttl_ms"}, "extend argument");
     const std::string key = record_key(args);
     const std::string token = token_arg(args);
-    const int64_t lock_ttl_ms = get_ms(args, "lock_ttl_ms", 1, kMaxDurationMs).value_or(cfg_.lock_ttl_ms);
+    const int64_t lock_ttl_ms = optional_ms(args, "lock_ttl_ms", 1, kMaxDurationMs).value_or(cfg_.lock_ttl_ms);
     const std::string ttl = std::to_string(lock_ttl_ms);
     backend_->eval(extend_script(), {key}, {token, ttl},
                    owner_reply("extend", std::move(done), [](int64_t code) {

@@ -21,6 +21,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/args.hpp"
 #include "common/factories.hpp"
 
 namespace redkeeper {
@@ -84,47 +85,11 @@ std::string random_owner() {
   return out;
 }
 
-// A duration option in [min, max]: a number of ms (a fractional one rounds up to whole ms) or a
-// duration string as the limiter takes them ("30s", "15m", a bare number = seconds).
-std::optional<int64_t> get_ms(const Value& obj, const char* field, int64_t min, int64_t max) {
-  auto it = obj.find(field);
-  if (it == obj.end() || it->is_null()) return std::nullopt;
-  int64_t v = 0;
-  if (it->is_number_integer()) {
-    v = it->get<int64_t>();
-  } else if (it->is_number_unsigned()) {
-    const uint64_t u = it->get<uint64_t>();
-    v = u > static_cast<uint64_t>(max) ? max + 1 : static_cast<int64_t>(u);
-  } else if (it->is_number_float()) {
-    const double d = it->get<double>();
-    if (!std::isfinite(d)) throw invalid_argument(field, "must be a finite number of milliseconds");
-    if (d > static_cast<double>(max)) throw invalid_argument(field, "must be <= " + std::to_string(max));
-    v = static_cast<int64_t>(std::ceil(d));
-  } else if (it->is_string()) {
-    v = parse_duration_ms(it->get_ref<const std::string&>(), field);  // "30s", "1.5", "500ms"
-  } else {
-    throw invalid_argument(field, "must be a number of milliseconds or a duration string");
-  }
-  if (v < min) throw invalid_argument(field, "must be >= " + std::to_string(min));
-  if (v > max) throw invalid_argument(field, "must be <= " + std::to_string(max));
-  return v;
-}
-
 std::optional<bool> get_bool(const Value& obj, const char* field) {
   auto it = obj.find(field);
   if (it == obj.end() || it->is_null()) return std::nullopt;
   if (!it->is_boolean()) throw invalid_argument(field, "must be a boolean");
   return it->get<bool>();
-}
-
-void reject_unknown(const Value& obj, std::initializer_list<std::string_view> known, const char* what) {
-  if (obj.is_null()) return;
-  if (!obj.is_object()) throw invalid_argument(what, "must be an object");
-  for (auto it = obj.begin(); it != obj.end(); ++it) {
-    if (std::find(known.begin(), known.end(), it.key()) == known.end()) {
-      throw invalid_argument(it.key().substr(0, 64), std::string("unknown ") + what + " key");
-    }
-  }
 }
 
 // Errors meaning "the store could not be asked" (per DESIGN: locks fail to acquire then).
@@ -368,8 +333,8 @@ class LockHandle final : public Primitive, public std::enable_shared_from_this<L
 
   void op_acquire(const Value& args, Callback<Value>& done) {
     reject_unknown(args, {"wait_ms", "ttl_ms"}, "acquire argument");
-    const int64_t wait_ms = get_ms(args, "wait_ms", 0, kMaxLockDurationMs).value_or(cfg_.wait_ms);
-    const int64_t ttl_ms = get_ms(args, "ttl_ms", 1, kMaxLockDurationMs).value_or(cfg_.ttl_ms);
+    const int64_t wait_ms = optional_ms(args, "wait_ms", 0, kMaxLockDurationMs).value_or(cfg_.wait_ms);
+    const int64_t ttl_ms = optional_ms(args, "ttl_ms", 1, kMaxLockDurationMs).value_or(cfg_.ttl_ms);
     std::string owner = random_owner();
     uint64_t g = 0;
     {
@@ -698,7 +663,7 @@ class LockHandle final : public Primitive, public std::enable_shared_from_this<L
     reject_unknown(args, {"ttl_ms"}, "extend argument");
     Deferred d;
     std::unique_lock<std::mutex> lock(mu_);
-    const int64_t ttl = get_ms(args, "ttl_ms", 1, kMaxLockDurationMs).value_or(lease_ttl_ms_);
+    const int64_t ttl = optional_ms(args, "ttl_ms", 1, kMaxLockDurationMs).value_or(lease_ttl_ms_);
     check_lease_locked(d);
     if (phase_ == Phase::Lost) {
       lock.unlock();
@@ -897,10 +862,10 @@ LockConfig parse_lock_config(const Value& config) {
   if (cfg.name.size() > kMaxLockNameBytes) {
     throw invalid_argument("name", "must be at most " + std::to_string(kMaxLockNameBytes) + " bytes");
   }
-  cfg.ttl_ms = get_ms(config, "ttl_ms", 1, kMaxLockDurationMs).value_or(cfg.ttl_ms);
-  cfg.wait_ms = get_ms(config, "wait_ms", 0, kMaxLockDurationMs).value_or(cfg.wait_ms);
+  cfg.ttl_ms = optional_ms(config, "ttl_ms", 1, kMaxLockDurationMs).value_or(cfg.ttl_ms);
+  cfg.wait_ms = optional_ms(config, "wait_ms", 0, kMaxLockDurationMs).value_or(cfg.wait_ms);
   cfg.auto_renew = get_bool(config, "auto_renew").value_or(cfg.auto_renew);
-  cfg.renew_interval_ms = get_ms(config, "renew_interval_ms", 1, kMaxLockDurationMs).value_or(0);
+  cfg.renew_interval_ms = optional_ms(config, "renew_interval_ms", 1, kMaxLockDurationMs).value_or(0);
   if (cfg.renew_interval_ms >= cfg.ttl_ms) throw invalid_argument("renew_interval_ms", "must be less than ttl_ms");
   return cfg;
 }

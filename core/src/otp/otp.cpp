@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/args.hpp"
 #include "common/factories.hpp"
 #include "redkeeper/limiter.hpp"  // parse_duration_ms
 
@@ -60,24 +61,10 @@ struct OtpConfig {
   int64_t cooldown_ms = 30'000;
 };
 
-void reject_unknown(const Value& obj, std::initializer_list<std::string_view> known, const char* what) {
-  if (!obj.is_object()) throw invalid_argument(what, "must be an object");
-  for (auto it = obj.begin(); it != obj.end(); ++it) {
-    if (std::find(known.begin(), known.end(), it.key()) == known.end()) {
-      throw invalid_argument(it.key().substr(0, 64), std::string("unknown ") + what);
-    }
-  }
-}
-
-const Value* member(const Value& obj, const char* field) {
-  auto it = obj.find(field);
-  if (it == obj.end() || it->is_null()) return nullptr;
-  return &*it;
-}
-
-// An integer option in [min, max]; durations also take floats (rounded up to whole ms) and duration
-// strings ("15m").
+// An integer option in [min, max] (absent/null: nullopt); `duration` options also take floats
+// (rounded up to whole ms) and duration strings ("15m"), as every primitive's durations do.
 std::optional<int64_t> get_int(const Value& obj, const char* field, int64_t min, int64_t max, bool duration) {
+  if (duration) return optional_ms(obj, field, min, max);
   const Value* v = member(obj, field);
   if (v == nullptr) return std::nullopt;
   int64_t n = 0;
@@ -86,16 +73,8 @@ std::optional<int64_t> get_int(const Value& obj, const char* field, int64_t min,
     n = u > static_cast<uint64_t>(max) ? max + 1 : static_cast<int64_t>(u);
   } else if (v->is_number_integer()) {
     n = v->get<int64_t>();
-  } else if (duration && v->is_string()) {  // "15m", "24h": the limiter's duration strings
-    n = parse_duration_ms(v->get_ref<const std::string&>(), field);
-  } else if (duration && v->is_number_float()) {
-    const double d = v->get<double>();
-    if (!std::isfinite(d)) throw invalid_argument(field, "must be a finite number of milliseconds");
-    if (d > static_cast<double>(max)) throw invalid_argument(field, "must be <= " + std::to_string(max));
-    if (d < static_cast<double>(min)) throw invalid_argument(field, "must be >= " + std::to_string(min));
-    n = static_cast<int64_t>(std::ceil(d));
   } else {
-    throw invalid_argument(field, duration ? "must be a number of milliseconds" : "must be an integer");
+    throw invalid_argument(field, "must be an integer");
   }
   if (n < min) throw invalid_argument(field, "must be >= " + std::to_string(min));
   if (n > max) throw invalid_argument(field, "must be <= " + std::to_string(max));

@@ -6,6 +6,7 @@
 #include <mutex>
 #include <utility>
 
+#include "common/args.hpp"
 #include "common/factories.hpp"
 
 namespace redkeeper {
@@ -24,12 +25,6 @@ namespace tokens {
 namespace {
 
 // ---- argument helpers -------------------------------------------------------------------------
-
-const Value* member(const Value& obj, const char* name) {
-  auto it = obj.find(name);
-  if (it == obj.end() || it->is_null()) return nullptr;
-  return &*it;
-}
 
 // Integers; for durations (`duration`) also the limiter's duration strings ("15m", "30 days").
 int64_t int_option(const Value& cfg, const char* name, int64_t fallback, int64_t min, int64_t max,
