@@ -37,11 +37,16 @@ struct ClientOptions {
   std::shared_ptr<Clock> clock;
   size_t memory_shards = 64;
   int64_t sweep_interval_ms = 100;     // memory background expiry sweep; 0 disables the thread
+  // Redis Cluster. With `cluster` set, a redis:// or rediss:// URL names one seed node (the
+  // redis+cluster:// and rediss+cluster:// schemes imply it and accept several seeds).
+  bool cluster = false;
+  int64_t cluster_refresh_ms = 10000;  // periodic topology refresh; 0 = refresh only on errors
+  int max_redirects = 5;               // MOVED/ASK/TRYAGAIN/CLUSTERDOWN retries per op
 };
 
 struct Health {
   std::string backend;   // "memory" | "redis"
-  bool connected = false;
+  bool connected = false;  // cluster: every known primary connected
   double latency_ms = 0;
 };
 
@@ -52,12 +57,18 @@ struct Stats {
   uint64_t reconnects = 0;
   uint64_t in_flight = 0;
   uint64_t keys = 0;      // memory backend: resident keys (including not-yet-swept expired ones)
+  uint64_t redirects = 0;           // cluster: MOVED and ASK redirections followed
+  uint64_t topology_refreshes = 0;  // cluster: topology (slot map) fetches that succeeded
+  uint64_t nodes = 0;               // primaries currently known: 1 for one server, 0 for memory
 };
 
 class Client {
  public:
-  // Parses the URL (memory://, redis://, rediss://, unix://); throws InvalidArgument on a bad URL or
-  // option. Redis clients connect in the background: open() never blocks on the network.
+  // Parses the URL (memory://, redis://, rediss://, unix://, and for Redis Cluster
+  // redis+cluster://[user:pass@]h1:p1[,h2:p2...] or rediss+cluster://...; a redis:// URL with
+  // options.cluster is a cluster seed too); throws InvalidArgument on a bad URL or option. Redis
+  // clients connect in the background: open() never blocks on the network. In a cluster, health()
+  // is connected when every known primary is.
   static std::shared_ptr<Client> open(std::string_view url, ClientOptions options = {});
   virtual ~Client() = default;
 
