@@ -12,7 +12,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from typing import Any, Dict, Iterator, Optional, Sequence, Union
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Union
 
 import pytest
 
@@ -240,3 +240,281 @@ def redis_server() -> Iterator[RedisServer]:
 @pytest.fixture(scope="session")
 def tls_certs(tmp_path_factory: pytest.TempPathFactory) -> TlsCerts:
     return TlsCerts(str(tmp_path_factory.mktemp("tls")))
+
+
+# --- Redis Cluster -------------------------------------------------------------------------------
+
+CLUSTER_SLOTS = 16384
+
+
+def _crc16_xmodem(data: bytes) -> int:
+    crc = 0
+    for byte in data:
+        crc ^= byte << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else (crc << 1)
+            crc &= 0xFFFF
+    return crc
+
+
+def key_slot(key: Union[str, bytes]) -> int:
+    """The Redis Cluster slot of a key (CRC16-XMODEM mod 16384, hash tags honoured): lets tests
+    pick keys that land on a chosen primary without asking the server."""
+    k = key.encode() if isinstance(key, str) else key
+    start = k.find(b"{")
+    if start >= 0:
+        end = k.find(b"}", start + 1)
+        if end > start + 1:
+            k = k[start + 1:end]
+    return _crc16_xmodem(k) % CLUSTER_SLOTS
+
+
+def _parse_info(text: Any) -> Dict[str, str]:
+    if isinstance(text, bytes):
+        text = text.decode()
+    out: Dict[str, str] = {}
+    for line in str(text).splitlines():
+        if ":" in line and not line.startswith("#"):
+            k, _, v = line.partition(":")
+            out[k] = v.strip()
+    return out
+
+
+class ClusterNode(RedisServer):
+    """One cluster member: a RedisServer started with --cluster-enabled; `id` is its node id."""
+
+    def __init__(self, node_timeout_ms: int) -> None:
+        # An explicit bus port: the default (port + 10000) overflows for ephemeral ports.
+        super().__init__(extra_args=["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                                     "--cluster-node-timeout", str(node_timeout_ms),
+                                     "--cluster-port", str(_free_port()),
+                                     # Replicas sync at once (the default waits 5 s for more replicas).
+                                     "--repl-diskless-sync-delay", "0"])
+        self.id = str(self.command("CLUSTER", "MYID").decode())
+
+    @property
+    def addr(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def info(self, section: str) -> Dict[str, str]:
+        return _parse_info(self.command("INFO", section))
+
+    def cluster_info(self) -> Dict[str, str]:
+        return _parse_info(self.command("CLUSTER", "INFO"))
+
+
+class RedisCluster:
+    """A local Redis Cluster of `primaries` primaries with `replicas` replicas each, on free
+    loopback ports, made with `redis-cli --cluster create`. `url` is a redis+cluster:// seed list.
+    Tests that kill or reshard nodes make their own (see the cluster_factory fixture)."""
+
+    def __init__(self, primaries: int = 3, replicas: int = 1, node_timeout_ms: int = 1000) -> None:
+        cli = shutil.which("redis-cli")
+        if cli is None:
+            pytest.fail("redis-cli is not installed (apt-get install redis-tools)", pytrace=False)
+        self.nodes: List[ClusterNode] = []
+        try:
+            for _ in range(primaries * (1 + replicas)):
+                self.nodes.append(ClusterNode(node_timeout_ms))
+            args = [cli, "--cluster", "create", *[n.addr for n in self.nodes],
+                    "--cluster-replicas", str(replicas), "--cluster-yes"]
+            done = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=30)
+            if done.returncode != 0:
+                pytest.fail(f"redis-cli --cluster create failed:\n{done.stdout.decode()}", pytrace=False)
+            self.wait_ok()
+        except BaseException:
+            self.stop()
+            raise
+
+    @property
+    def url(self) -> str:
+        live = [n for n in self.nodes if n.running]
+        return "redis+cluster://" + ",".join(n.addr for n in live[:2])
+
+    @property
+    def seed_url(self) -> str:
+        """A plain redis:// URL of one node: a cluster seed for the `cluster=True` option."""
+        return f"redis://{self.live_nodes()[0].addr}/0"
+
+    def live_nodes(self) -> List[ClusterNode]:
+        return [n for n in self.nodes if n.running]
+
+    def node_by_id(self, node_id: str) -> ClusterNode:
+        for n in self.nodes:
+            if n.id == node_id:
+                return n
+        raise KeyError(node_id)
+
+    def topology(self) -> List[Dict[str, Any]]:
+        """CLUSTER NODES as seen by a live node: id, addr, role, master (id or '-'), slots, failed."""
+        text = self.live_nodes()[0].command("CLUSTER", "NODES")
+        rows = []
+        for line in text.decode().splitlines():
+            parts = line.split()
+            flags = parts[2].split(",")
+            slots: List[int] = []
+            for r in parts[8:]:
+                if r.startswith("["):
+                    continue  # a slot being migrated/imported
+                lo, _, hi = r.partition("-")
+                slots.extend(range(int(lo), int(hi or lo) + 1))
+            rows.append({"id": parts[0], "addr": parts[1].split("@")[0],
+                         "role": "master" if "master" in flags else "replica",
+                         "master": parts[3], "slots": slots,
+                         "failed": "fail" in flags or "fail?" in flags})
+        return rows
+
+    def primaries(self) -> List[ClusterNode]:
+        """Live primaries ordered by their lowest slot."""
+        rows = [r for r in self.topology() if r["role"] == "master" and r["slots"] and not r["failed"]]
+        rows.sort(key=lambda r: min(r["slots"]))
+        return [self.node_by_id(r["id"]) for r in rows]
+
+    def primary_of(self, key_or_slot: Union[str, bytes, int]) -> ClusterNode:
+        slot = key_or_slot if isinstance(key_or_slot, int) else key_slot(key_or_slot)
+        for r in self.topology():
+            if r["role"] == "master" and slot in r["slots"] and not r["failed"]:
+                return self.node_by_id(r["id"])
+        raise KeyError(f"no live primary owns slot {slot}")
+
+    def replicas_of(self, primary: ClusterNode) -> List[ClusterNode]:
+        return [self.node_by_id(r["id"]) for r in self.topology()
+                if r["role"] == "replica" and r["master"] == primary.id]
+
+    def command(self, key: Union[str, bytes], *args: Union[str, bytes]) -> Any:
+        """Runs a single-key command on the primary that owns `key` (admin inspection)."""
+        return self.primary_of(key).command(*args)
+
+    def keys(self, pattern: str) -> List[str]:
+        """KEYS on every primary: a namespace's keys are spread over the cluster."""
+        out: List[str] = []
+        for n in self.primaries():
+            out.extend(k.decode() if isinstance(k, bytes) else k for k in n.command("KEYS", pattern))
+        return out
+
+    def flushall(self) -> None:
+        for n in self.primaries():
+            n.command("FLUSHALL")
+
+    def kill_primary_of(self, key_or_slot: Union[str, bytes, int]) -> ClusterNode:
+        """SIGKILLs the primary owning the key's slot; its replica takes over after the node timeout."""
+        victim = self.primary_of(key_or_slot)
+        victim.kill()
+        return victim
+
+    def migrate_slot(self, slot: int, to_node: ClusterNode, *keys: Union[str, bytes],
+                     pause: float = 0.0) -> None:
+        """Moves `slot` to `to_node` the way redis-cli --cluster reshard does: IMPORTING/MIGRATING,
+        MIGRATE of `keys` (default: every key in the slot), then SETSLOT NODE on every primary.
+        With `pause`, the slot stays half-migrated that long (clients then get ASK)."""
+        src = self.primary_of(slot)
+        if src.id == to_node.id:
+            raise ValueError(f"slot {slot} is already on {to_node.addr}")
+        self.begin_migration(slot, src, to_node)
+        self.migrate_keys(slot, src, to_node, *keys)
+        if pause:
+            time.sleep(pause)
+        self.migrate_keys(slot, src, to_node)  # keys written meanwhile
+        self.finish_migration(slot, src, to_node)
+
+    def begin_migration(self, slot: int, src: ClusterNode, dst: ClusterNode) -> None:
+        _ok(dst.command("CLUSTER", "SETSLOT", str(slot), "IMPORTING", src.id))
+        _ok(src.command("CLUSTER", "SETSLOT", str(slot), "MIGRATING", dst.id))
+
+    def migrate_keys(self, slot: int, src: ClusterNode, dst: ClusterNode, *keys: Union[str, bytes]) -> int:
+        """MIGRATEs `keys` (or every key left in the slot) from src to dst; returns how many."""
+        moved = 0
+        while True:
+            batch = list(keys) if keys else list(src.command("CLUSTER", "GETKEYSINSLOT", str(slot), "100"))
+            if not batch:
+                return moved
+            reply = src.command("MIGRATE", "127.0.0.1", str(dst.port), "", "0", "5000", "REPLACE",
+                                "KEYS", *batch)
+            if isinstance(reply, RespError):
+                raise AssertionError(f"MIGRATE failed: {reply}")
+            moved += len(batch)
+            if keys:
+                return moved
+
+    def finish_migration(self, slot: int, src: ClusterNode, dst: ClusterNode) -> None:
+        # The destination first, then the source, then everyone else (the documented order).
+        _ok(dst.command("CLUSTER", "SETSLOT", str(slot), "NODE", dst.id))
+        _ok(src.command("CLUSTER", "SETSLOT", str(slot), "NODE", dst.id))
+        for n in self.primaries():
+            if n.id not in (src.id, dst.id):
+                n.command("CLUSTER", "SETSLOT", str(slot), "NODE", dst.id)
+
+    def wait_ok(self, timeout: float = 20.0) -> None:
+        """Until every live node reports cluster_state:ok with all slots covered by live primaries
+        and every live replica has finished its sync."""
+        deadline = time.monotonic() + timeout
+        last = ""
+        while True:
+            try:
+                last = self._not_ok()
+            except OSError as e:
+                last = f"admin connection failed: {e}"
+            if not last:
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"cluster not ok after {timeout} s: {last}")
+            time.sleep(0.05)
+
+    def _not_ok(self) -> str:
+        live = self.live_nodes()
+        for n in live:
+            info = n.cluster_info()
+            if info.get("cluster_state") != "ok" or info.get("cluster_slots_ok") != str(CLUSTER_SLOTS):
+                return f"{n.addr}: {info.get('cluster_state')} slots_ok={info.get('cluster_slots_ok')}"
+            if int(info.get("cluster_known_nodes", "0")) < len(self.nodes):
+                return f"{n.addr}: knows {info.get('cluster_known_nodes')} nodes"
+        live_ids = {n.id for n in live}
+        for n in live:
+            rep = n.info("replication")
+            if rep.get("role") == "slave":
+                if rep.get("master_link_status") != "up" or rep.get("master_sync_in_progress") != "0":
+                    return f"{n.addr}: replica not in sync"
+        covered = 0
+        for r in self.topology():
+            if r["role"] == "master" and r["id"] in live_ids and not r["failed"]:
+                covered += len(r["slots"])
+        if covered != CLUSTER_SLOTS:
+            return f"live primaries cover {covered} slots"
+        return ""
+
+    def stop(self) -> None:
+        for n in self.nodes:
+            n.kill()
+            n.dir.cleanup()
+
+
+def _ok(reply: Any) -> None:
+    if isinstance(reply, RespError):
+        raise AssertionError(f"cluster admin command failed: {reply}")
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[RedisCluster]:
+    """One cluster for the whole session (3 primaries + 3 replicas): only for tests that do not kill
+    or reshard; those use cluster_factory."""
+    cluster = RedisCluster()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def cluster_factory() -> Iterator[Any]:
+    """Makes private clusters (killed/resharded freely) and stops them after the test."""
+    made: List[RedisCluster] = []
+
+    def make(**kwargs: Any) -> RedisCluster:
+        made.append(RedisCluster(**kwargs))
+        return made[-1]
+
+    try:
+        yield make
+    finally:
+        for c in made:
+            c.stop()
