@@ -19,11 +19,12 @@ std::shared_ptr<Client> Client::open(std::string_view url, ClientOptions options
     return make_memory_client(url, std::move(options));
   }
   if (url.rfind("redis://", 0) == 0 || url.rfind("rediss://", 0) == 0 ||
-      url.rfind("unix://", 0) == 0) {
+      url.rfind("unix://", 0) == 0 || url.rfind("redis+cluster://", 0) == 0 ||
+      url.rfind("rediss+cluster://", 0) == 0) {
     return make_redis_client(url, std::move(options));
   }
   throw invalid_argument("url", "unknown scheme in '" + std::string(url.substr(0, 64)) +
-                                    "' (expected memory://, redis://, rediss:// or unix://)");
+                                    "' (expected memory://, redis://, rediss://, unix://, redis+cluster:// or rediss+cluster://)");
 }
 
 }  // namespace redkeeper

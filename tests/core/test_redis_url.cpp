@@ -111,11 +111,11 @@ TEST(RedisUrl, RejectsOverlongUnixPathAndUrl) {
 
 TEST(RedisUrl, GarbageNeverCrashes) {
   std::mt19937 rng(12345);
-  const std::string prefixes[] = {"redis://", "rediss://", "unix://", ""};
-  const char alphabet[] = "abc:/@[]?=&%0123456789.-_#\x01\xff ";
+  const std::string prefixes[] = {"redis://", "rediss://", "unix://", "", "redis+cluster://", "rediss+cluster://"};
+  const char alphabet[] = "abc:/@[]?=&%0123456789.-_#,\x01\xff ";
   int accepted = 0;
   for (int i = 0; i < 20000; ++i) {
-    std::string url = prefixes[rng() % 4];
+    std::string url = prefixes[rng() % 6];
     size_t len = rng() % 40;
     for (size_t j = 0; j < len; ++j) url.push_back(alphabet[rng() % (sizeof alphabet - 1)]);
     try {
@@ -129,11 +129,89 @@ TEST(RedisUrl, GarbageNeverCrashes) {
         EXPECT_GT(u.port, 0);
       }
       EXPECT_GE(u.db, 0);
+      if (u.cluster) {
+        EXPECT_EQ(u.db, 0);
+        ASSERT_FALSE(u.seeds.empty());
+        EXPECT_EQ(u.seeds[0].first, u.host);
+      }
     } catch (const Error& e) {
       ASSERT_EQ(e.code(), ErrorCode::InvalidArgument) << url;
     }
   }
   EXPECT_GT(accepted, 0);
+}
+
+TEST(RedisUrl, ClusterSeeds) {
+  RedisUrl u = parse_redis_url("redis+cluster://:pw@10.0.0.1:7000,node-b:7001,[::1]:7002,node-c");
+  EXPECT_TRUE(u.cluster);
+  EXPECT_EQ(u.transport, RedisTransport::Tcp);
+  ASSERT_EQ(u.seeds.size(), 4u);
+  EXPECT_EQ(u.seeds[0], (std::pair<std::string, uint16_t>{"10.0.0.1", 7000}));
+  EXPECT_EQ(u.seeds[1], (std::pair<std::string, uint16_t>{"node-b", 7001}));
+  EXPECT_EQ(u.seeds[2], (std::pair<std::string, uint16_t>{"::1", 7002}));
+  EXPECT_EQ(u.seeds[3], (std::pair<std::string, uint16_t>{"node-c", 6379}));
+  EXPECT_EQ(u.host, "10.0.0.1");
+  EXPECT_EQ(u.port, 7000);
+  EXPECT_EQ(u.password, "pw");
+  EXPECT_EQ(u.db, 0);
+  EXPECT_EQ(redacted_url(u), "redis+cluster://:***@10.0.0.1:7000,node-b:7001,[::1]:7002,node-c:6379");
+
+  RedisUrl t = parse_redis_url("rediss+cluster://alice:pw@h1:1,h2:2/0?user=bob");
+  EXPECT_TRUE(t.cluster);
+  EXPECT_EQ(t.transport, RedisTransport::Tls);
+  EXPECT_EQ(t.user, "bob");
+  EXPECT_EQ(redacted_url(t), "rediss+cluster://bob:***@h1:1,h2:2");
+
+  RedisUrl one = parse_redis_url("redis+cluster://h");
+  ASSERT_EQ(one.seeds.size(), 1u);
+  EXPECT_EQ(one.port, 6379);
+  EXPECT_FALSE(parse_redis_url("redis://h:1").cluster);
+  EXPECT_TRUE(parse_redis_url("redis://h:1").seeds.empty());
+}
+
+TEST(RedisUrl, ClusterRejectsDbAndBadSeeds) {
+  const char* bad[] = {"redis+cluster://h:1/1",     "redis+cluster://h:1?db=2",  "rediss+cluster://h:1/3",
+                       "redis+cluster://h:1,",      "redis+cluster://,h:1",      "redis+cluster://h:1,,h:2",
+                       "redis+cluster://h:1,h:0",   "redis+cluster://h:1,h h:2", "redis+cluster//h",
+                       "unix+cluster:///s.sock"};
+  for (const char* url : bad) {
+    try {
+      parse_redis_url(url);
+      ADD_FAILURE() << "accepted: " << url;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::InvalidArgument) << url;
+      EXPECT_EQ(std::string(e.what()).rfind("url:", 0), 0u) << url << " -> " << e.what();
+    }
+  }
+  try {
+    parse_redis_url("redis+cluster://h:1/2");
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("database 0"), std::string::npos) << e.what();
+  }
+}
+
+TEST(RedisUrl, ClusterOptionMakesASeedList) {
+  RedisUrl u = parse_redis_url("rediss://h:7000");
+  make_cluster_url(u);
+  EXPECT_TRUE(u.cluster);
+  ASSERT_EQ(u.seeds.size(), 1u);
+  EXPECT_EQ(u.seeds[0].second, 7000);
+  EXPECT_EQ(redacted_url(u), "rediss+cluster://h:7000");
+  RedisUrl db = parse_redis_url("redis://h:7000/2");
+  EXPECT_THROW(make_cluster_url(db), Error);
+  RedisUrl unix_url = parse_redis_url("unix:///tmp/r.sock");
+  EXPECT_THROW(make_cluster_url(unix_url), Error);
+  // Through Client::open: the `cluster` option with a unix:// URL or a db is an InvalidArgument.
+  ClientOptions opts;
+  opts.cluster = true;
+  for (const char* url : {"unix:///tmp/r.sock", "redis://127.0.0.1:1/3"}) {
+    try {
+      Client::open(url, opts);
+      ADD_FAILURE() << "accepted: " << url;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::InvalidArgument) << url;
+    }
+  }
 }
 
 TEST(RedisUrl, ClientOpenRejectsBadRedisUrl) {

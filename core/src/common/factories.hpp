@@ -11,13 +11,13 @@
 namespace redkeeper {
 
 class MemoryStore;
-class RedisEngine;
+class Engine;
 
 // core/src/store/lua_backend.cpp: the memory backend's Lua host (shares the client's clock).
 std::shared_ptr<Backend> make_lua_backend(const ClientOptions& options);
 // core/src/redis/redis_backend.cpp: the Redis backend (commands on the client's engine).
 std::shared_ptr<Backend> make_redis_backend(const RedisUrl& url, const ClientOptions& options,
-                                            std::shared_ptr<RedisEngine> engine);
+                                            std::shared_ptr<Engine> engine);
 
 std::shared_ptr<Primitive> make_tokens(std::shared_ptr<Backend> backend, const Value& config);          // tokens/
 std::shared_ptr<Primitive> make_token_versions(std::shared_ptr<Backend> backend, const Value& config);  // tokens/

@@ -4,10 +4,11 @@
 
 #include <string>
 
+#include "common/key_slot.hpp"
 #include "common/keys.hpp"
 #include "limiter/limiter_math.hpp"
 #include "limiter/redis_limiter.hpp"
-#include "redis/redis_engine.hpp"
+#include "redis/engine.hpp"
 #include "redis/script.hpp"
 
 namespace redkeeper {
@@ -49,12 +50,12 @@ Result<MultiLimitResult> from_store_error(const Error& error, const std::vector<
 
 }  // namespace
 
-bool redis_limiter_of(const Limiter& limiter, const RedisEngine* engine) {
+bool redis_limiter_of(const Limiter& limiter, const Engine* engine) {
   const auto* redis = dynamic_cast<const RedisLimiter*>(&limiter);
   return redis != nullptr && redis->engine().get() == engine;
 }
 
-void evaluate_multi_on_redis(const std::shared_ptr<RedisEngine>& engine, const ClientOptions& options,
+void evaluate_multi_on_redis(const std::shared_ptr<Engine>& engine, const ClientOptions& options, bool cluster,
                              const std::vector<PreparedCheck>& checks, Callback<MultiLimitResult> done) {
   std::vector<std::string> strings;  // owns every key and number; the views below point into it
   strings.reserve(checks.size() * 7 + 2);
@@ -72,6 +73,21 @@ void evaluate_multi_on_redis(const std::shared_ptr<RedisEngine>& engine, const C
     strings.push_back(std::to_string(config.window_ms));
     strings.push_back(std::to_string(config.block_duration_ms));
     strings.push_back(std::to_string(check.cost));
+  }
+  if (cluster) {
+    // One atomic script needs one slot: the id sits in the keys' hash tag, so all checks must
+    // share it (several limits on one IP or user). Refused before anything is sent.
+    const uint16_t slot = key_slot(strings[2]);
+    for (size_t i = 1; i < checks.size(); ++i) {
+      if (key_slot(strings[2 + 7 * i]) != slot) {
+        if (done) {
+          done(invalid_argument("checks", "on a Redis Cluster every check of one hit_many must use the same key "
+                                          "(one hash slot); '" + std::string(checks[0].key) + "' and '" + std::string(checks[i].key) +
+                                          "' differ"));
+        }
+        return;
+      }
+    }
   }
   std::vector<std::string_view> keys;
   std::vector<std::string_view> args = {strings[0], strings[1]};

@@ -10,13 +10,15 @@
 
 namespace redkeeper {
 
-class RedisEngine;
+class Engine;
 
 // True when `limiter` is a RedisLimiter sending through `engine`.
-bool redis_limiter_of(const Limiter& limiter, const RedisEngine* engine);
+bool redis_limiter_of(const Limiter& limiter, const Engine* engine);
 
 // Sends the checks (all RedisLimiters of `engine`); applies the failure policy to store errors.
-void evaluate_multi_on_redis(const std::shared_ptr<RedisEngine>& engine, const ClientOptions& options,
+// `cluster`: checks whose keys fall in different hash slots are refused (InvalidArgument naming
+// `checks`) instead of being sent (the server would answer CROSSSLOT).
+void evaluate_multi_on_redis(const std::shared_ptr<Engine>& engine, const ClientOptions& options, bool cluster,
                              const std::vector<PreparedCheck>& checks, Callback<MultiLimitResult> done);
 
 }  // namespace redkeeper

@@ -9,7 +9,7 @@
 
 #include "common/keys.hpp"
 #include "limiter/limiter_math.hpp"
-#include "redis/redis_engine.hpp"
+#include "redis/engine.hpp"
 #include "redis/script.hpp"
 
 namespace redkeeper {
@@ -149,7 +149,7 @@ int64_t RedisLimiter::ttl_pad_ms(const ClientOptions& options) {
   return 1;  // the server's expiry clock may trail TIME by under a millisecond
 }
 
-RedisLimiter::RedisLimiter(LimiterConfig config, std::shared_ptr<RedisEngine> engine,
+RedisLimiter::RedisLimiter(LimiterConfig config, std::shared_ptr<Engine> engine,
                            const ClientOptions& options)
     : Limiter(std::move(config)),
       engine_(std::move(engine)),

@@ -11,14 +11,14 @@
 
 namespace redkeeper {
 
-class RedisEngine;
+class Engine;
 class Script;
 
 class RedisLimiter final : public Limiter {
  public:
   // `config` must already be validated. Holds the engine (not the RedisClient) so a limiter that
   // outlives its client still settles every op (with Closed) instead of touching freed memory.
-  RedisLimiter(LimiterConfig config, std::shared_ptr<RedisEngine> engine, const ClientOptions& options);
+  RedisLimiter(LimiterConfig config, std::shared_ptr<Engine> engine, const ClientOptions& options);
 
   void hit(std::string_view key, int64_t cost, Callback<LimitResult> done) override;
   void peek(std::string_view key, Callback<LimitResult> done) override;
@@ -36,7 +36,7 @@ class RedisLimiter final : public Limiter {
   // True when `error` means the store cannot answer now (the failure policy applies), as opposed
   // to bad input, a closed client, a malformed reply or a script bug (always surfaced).
   static bool store_unavailable(const Error& error);
-  const std::shared_ptr<RedisEngine>& engine() const { return engine_; }
+  const std::shared_ptr<Engine>& engine() const { return engine_; }
   // TTL slack added to every key (see scripts/common.lua): 1 ms against the server's TIME, the
   // command timeout for a real-time injected clock, kManualClockTtlPadMs for a ManualClock.
   static constexpr int64_t kManualClockTtlPadMs = 60'000;
@@ -47,7 +47,7 @@ class RedisLimiter final : public Limiter {
   template <class T, class Convert>
   void run(Op op, std::string_view id, int64_t n, Callback<T> done, Convert convert);
 
-  std::shared_ptr<RedisEngine> engine_;
+  std::shared_ptr<Engine> engine_;
   const Script& script_;
   std::string prefix_;
   std::shared_ptr<Clock> clock_;  // empty: the scripts read the server's TIME

@@ -15,7 +15,7 @@
 #include <asio/ssl.hpp>
 
 #include "common/factories.hpp"
-#include "redis/redis_engine.hpp"
+#include "redis/engine.hpp"
 #include "redis/subscriber.hpp"
 
 namespace redkeeper {
@@ -42,7 +42,7 @@ void call_quietly(Fn& fn, Args&&... args) {
 
 class RedisBackend::Core : public std::enable_shared_from_this<Core> {
  public:
-  Core(const RedisUrl& url, const ClientOptions& options, std::shared_ptr<RedisEngine> engine)
+  Core(const RedisUrl& url, const ClientOptions& options, std::shared_ptr<Engine> engine)
       : url_(url), options_(options), engine_(std::move(engine)) {
     if (url_.transport == RedisTransport::Tls) tls_ctx_.emplace(make_tls_context(options_.tls));
   }
@@ -59,7 +59,7 @@ class RedisBackend::Core : public std::enable_shared_from_this<Core> {
 
   const RedisUrl url_;
   const ClientOptions options_;
-  const std::shared_ptr<RedisEngine> engine_;
+  const std::shared_ptr<Engine> engine_;
 
   uint64_t listen(const std::string& channel, ListenerFn fn);
   void unlisten(uint64_t id);
@@ -245,6 +245,8 @@ Subscriber& RedisBackend::Core::subscriber() {
     h.on_message = [this](std::string_view channel, std::string_view payload) { on_message(channel, payload); };
     h.on_subscribed = [this](const std::string& channel) { notify_pending(channel, true); };
     h.on_disconnected = [this] { on_disconnected(); };
+    // A cluster: any node will do (PUBLISH reaches all of them); move on when one dies.
+    h.targets = [engine = engine_.get()] { return engine->subscribe_urls(); };
     subscriber_ = std::make_unique<Subscriber>(io_, url_, options_, tls_ctx_ ? &*tls_ctx_ : nullptr, std::move(h),
                                                kSubscriberHealthCheckMs);
   }
@@ -335,7 +337,7 @@ void RedisBackend::Core::shutdown() {
 
 // ---------------------------------------------------------------- RedisBackend
 
-RedisBackend::RedisBackend(const RedisUrl& url, const ClientOptions& options, std::shared_ptr<RedisEngine> engine)
+RedisBackend::RedisBackend(const RedisUrl& url, const ClientOptions& options, std::shared_ptr<Engine> engine)
     : core_(std::make_shared<Core>(url, options, std::move(engine))) {}
 
 RedisBackend::~RedisBackend() { close(); }
@@ -369,7 +371,7 @@ bool RedisBackend::closed() const { return core_->closed() || core_->engine_->cl
 void RedisBackend::close() { core_->close(); }
 
 std::shared_ptr<Backend> make_redis_backend(const RedisUrl& url, const ClientOptions& options,
-                                            std::shared_ptr<RedisEngine> engine) {
+                                            std::shared_ptr<Engine> engine) {
   if (!engine) throw invalid_argument("engine", "is null");
   return std::make_shared<RedisBackend>(url, options, std::move(engine));
 }

@@ -9,7 +9,7 @@
 
 namespace redkeeper {
 
-class RedisEngine;
+class Engine;
 
 // Threads: eval()/command() callbacks run on the engine's I/O thread; listeners and timers run on
 // the backend thread (started by the first listen() or schedule()), so a slow user callback never
@@ -26,7 +26,7 @@ class RedisEngine;
 // called on it) and closes the engine, which settles everything in flight with Error(Closed).
 class RedisBackend final : public Backend {
  public:
-  RedisBackend(const RedisUrl& url, const ClientOptions& options, std::shared_ptr<RedisEngine> engine);
+  RedisBackend(const RedisUrl& url, const ClientOptions& options, std::shared_ptr<Engine> engine);
   ~RedisBackend() override;
   RedisBackend(const RedisBackend&) = delete;
   RedisBackend& operator=(const RedisBackend&) = delete;

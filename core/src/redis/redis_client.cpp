@@ -1,17 +1,24 @@
-// RedisClient: the public face of the Redis backend; all I/O is delegated to RedisEngine.
+// RedisClient: the public face of the Redis backend; all I/O is delegated to the engine (RedisEngine
+// for one server, ClusterEngine for a Redis Cluster).
 #include "redis/redis_client.hpp"
 
 #include "common/factories.hpp"
 #include "limiter/block_cache.hpp"
 #include "limiter/multi_redis.hpp"
 #include "limiter/redis_limiter.hpp"
+#include "redis/cluster_engine.hpp"
 #include "redis/redis_engine.hpp"
 
 namespace redkeeper {
 
 RedisClient::RedisClient(RedisUrl url, ClientOptions options)
     : Client(std::move(options)), url_(std::move(url)) {
-  engine_ = std::make_shared<RedisEngine>(url_, options_);
+  if (options_.cluster && !url_.cluster) make_cluster_url(url_);
+  if (url_.cluster) {
+    engine_ = std::make_shared<ClusterEngine>(url_, options_);
+  } else {
+    engine_ = std::make_shared<RedisEngine>(url_, options_);
+  }
   engine_->start();
 }
 
@@ -38,7 +45,7 @@ void RedisClient::hit_many(std::vector<LimitCheck> checks, Callback<MultiLimitRe
       std::move(checks), std::move(done),
       [engine = engine_.get()](const Limiter& limiter) { return redis_limiter_of(limiter, engine); },
       [this](const std::vector<PreparedCheck>& prepared, Callback<MultiLimitResult> evaluated) {
-        evaluate_multi_on_redis(engine_, options_, prepared, std::move(evaluated));
+        evaluate_multi_on_redis(engine_, options_, url_.cluster, prepared, std::move(evaluated));
       });
 }
 
@@ -52,13 +59,13 @@ void RedisClient::eval(const Script& script, ArgList keys, ArgList args, Callbac
 }
 
 void RedisClient::ping(Callback<double> done) {
-  auto start = RedisEngine::SteadyClock::now();
-  RedisEngine* engine = engine_.get();  // callbacks never outlive the engine that runs them
+  auto start = Engine::SteadyClock::now();
+  Engine* engine = engine_.get();  // callbacks never outlive the engine that runs them
   engine_->submit(
       {"PING"},
       [engine, start, done = std::move(done)](Result<Reply> r) {
         if (!r.ok()) return done(r.error());
-        auto elapsed = RedisEngine::SteadyClock::now() - start;
+        auto elapsed = Engine::SteadyClock::now() - start;
         engine->record_latency(elapsed);
         done(std::chrono::duration<double, std::milli>(elapsed).count());
       },

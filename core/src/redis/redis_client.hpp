@@ -50,7 +50,7 @@ class ArgList {
   size_t size_ = 0;
 };
 
-class RedisEngine;
+class Engine;
 
 class RedisClient final : public Client {
  public:
@@ -85,7 +85,7 @@ class RedisClient final : public Client {
 
  private:
   RedisUrl url_;
-  std::shared_ptr<RedisEngine> engine_;
+  std::shared_ptr<Engine> engine_;
   std::mutex backend_mu_;
   std::shared_ptr<Backend> backend_;  // created on first use
 };

@@ -111,8 +111,7 @@ void RedisEngine::submit(ArgList args, Callback<Reply> done, int64_t timeout_ms)
   if (args.empty()) return reject(done, invalid_argument("args", "a command needs at least its name"));
   tl_cmd.clear();
   append_command(tl_cmd, args.data(), args.size());
-  Script none;
-  enqueue_formatted(std::move(done), timeout_ms, none);
+  enqueue_formatted(tl_cmd, std::move(done), timeout_ms, nullptr, false);
 }
 
 void RedisEngine::submit_eval(const Script& script, ArgList keys, ArgList args, Callback<Reply> done,
@@ -129,10 +128,29 @@ void RedisEngine::submit_eval(const Script& script, ArgList keys, ArgList args, 
   tl_args.insert(tl_args.end(), args.begin(), args.end());
   tl_cmd.clear();
   append_command(tl_cmd, tl_args.data(), tl_args.size());
-  enqueue_formatted(std::move(done), timeout_ms, script);
+  enqueue_formatted(tl_cmd, std::move(done), timeout_ms, &script, false);
 }
 
-void RedisEngine::enqueue_formatted(Callback<Reply> done, int64_t timeout_ms, const Script& script) {
+void RedisEngine::submit_formatted(std::string_view cmd, const Script* script, bool asking, Callback<Reply> done,
+                                   int64_t timeout_ms) {
+  if (cmd.empty()) return reject(done, invalid_argument("args", "a command needs at least its name"));
+  if (script != nullptr && !script->valid()) script = nullptr;
+  enqueue_formatted(cmd, std::move(done), timeout_ms, script, asking);
+}
+
+RedisEngine::OpPtr RedisEngine::make_asking_op(SteadyClock::time_point deadline) {
+  static constexpr std::string_view kAsking = "*1\r\n$6\r\nASKING\r\n";
+  auto op = std::make_unique<Op>();
+  op->cmd.assign(kAsking);
+  op->internal = true;
+  // The command's own deadline: should that command expire unsent, its ASKING goes with it
+  // rather than being sent alone (it would apply to whatever command came next).
+  op->deadline = deadline;
+  return op;
+}
+
+void RedisEngine::enqueue_formatted(std::string_view cmd, Callback<Reply> done, int64_t timeout_ms,
+                                    const Script* script, bool asking) {
   int64_t ms = timeout_ms > 0 ? timeout_ms : options_.command_timeout_ms;
   auto deadline = SteadyClock::now() + milliseconds(ms);
   bool post = false;
@@ -155,11 +173,13 @@ void RedisEngine::enqueue_formatted(Callback<Reply> done, int64_t timeout_ms, co
     } else {
       op = std::make_unique<Op>();
     }
-    op->cmd.assign(tl_cmd);
+    op->cmd.assign(cmd);
     op->done = std::move(done);
     op->deadline = deadline;
     op->timeout_ms = ms;
-    if (script.valid()) op->script = script;
+    if (script != nullptr) op->script = *script;
+    op->asking = asking;
+    if (asking) queued_.push_back(make_asking_op(deadline));
     queued_.push_back(std::move(op));
     if (deadline < earliest_new_deadline_) earliest_new_deadline_ = deadline;
     // Post only when no flush is already coming, or when this op needs an earlier deadline check.
@@ -216,6 +236,7 @@ Stats RedisEngine::stats() const {
   s.timeouts = timeouts_.load(std::memory_order_relaxed);
   s.reconnects = reconnects_.load(std::memory_order_relaxed);
   s.in_flight = in_flight_.load(std::memory_order_relaxed);
+  s.nodes = 1;
   return s;
 }
 
@@ -236,6 +257,7 @@ void RedisEngine::recycle(OpPtr op) {
   op->done = nullptr;
   op->script = Script();
   op->eval_fallback_sent = false;
+  op->asking = false;
   io_free_.push_back(std::move(op));
 }
 
@@ -424,7 +446,12 @@ void RedisEngine::deliver(OpPtr op, Reply reply) {
       op->eval_fallback_sent = true;
       {
         std::lock_guard<std::mutex> lock(mu_);
+        bool asking = op->asking;
+        auto deadline = op->deadline;
         queued_.push_front(std::move(op));
+        // An ASK-redirected script must be re-sent with its ASKING, or the importing node
+        // would answer ASK again instead of running it.
+        if (asking) queued_.push_front(make_asking_op(deadline));
       }
       return flush();
     }

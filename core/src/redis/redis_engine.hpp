@@ -17,36 +17,45 @@
 #include <asio/ssl.hpp>
 
 #include "redis/connection.hpp"
+#include "redis/engine.hpp"
 #include "redis/redis_client.hpp"
 
 namespace redkeeper {
 
-class RedisEngine : public std::enable_shared_from_this<RedisEngine> {
+class RedisEngine final : public Engine, public std::enable_shared_from_this<RedisEngine> {
  public:
-  using SteadyClock = std::chrono::steady_clock;
-
   RedisEngine(RedisUrl url, ClientOptions options);
-  ~RedisEngine();
+  ~RedisEngine() override;
   RedisEngine(const RedisEngine&) = delete;
   RedisEngine& operator=(const RedisEngine&) = delete;
 
-  void start();  // spawns the I/O thread and the first connect attempt
-  void submit(ArgList args, Callback<Reply> done, int64_t timeout_ms);
-  void submit_eval(const Script& script, ArgList keys, ArgList args, Callback<Reply> done, int64_t timeout_ms);
+  void start() override;  // spawns the I/O thread and the first connect attempt
+  void submit(ArgList args, Callback<Reply> done, int64_t timeout_ms) override;
+  void submit_eval(const Script& script, ArgList keys, ArgList args, Callback<Reply> done,
+                   int64_t timeout_ms) override;
+  // An already formatted command (RESP bytes), for the cluster router, which keeps the bytes to
+  // re-send them elsewhere after a redirection. `script` (may be null) enables the NOSCRIPT
+  // fallback. With `asking`, an ASKING goes out right before the command on the same connection
+  // (both enqueued under one lock, so nothing can come between them; ASKING's reply is swallowed).
+  void submit_formatted(std::string_view cmd, const Script* script, bool asking, Callback<Reply> done,
+                        int64_t timeout_ms);
   // While corked, submitted ops wait in the queue instead of waking the I/O thread one by one;
   // uncork() sends everything queued in one write. Node corks for one event-loop turn, so the
   // requests of one turn share a write (and Redis one read) as ioredis' auto-pipelining does.
   // Corks nest; an op's deadline still holds (uncork always follows on the caller's loop).
-  void cork();
-  void uncork();
-  void close();
-  bool closed() const { return closing_.load(std::memory_order_acquire); }
+  void cork() override;
+  void uncork() override;
+  void close() override;
+  bool closed() const override { return closing_.load(std::memory_order_acquire); }
 
-  bool connected() const { return connected_.load(std::memory_order_acquire); }
-  double latency_ms() const { return static_cast<double>(latency_us_.load(std::memory_order_relaxed)) / 1000.0; }
-  void record_latency(SteadyClock::duration d);
-  Stats stats() const;
-  uint64_t socket_writes() const { return writes_.load(std::memory_order_relaxed); }
+  bool connected() const override { return connected_.load(std::memory_order_acquire); }
+  double latency_ms() const override {
+    return static_cast<double>(latency_us_.load(std::memory_order_relaxed)) / 1000.0;
+  }
+  void record_latency(SteadyClock::duration d) override;
+  Stats stats() const override;
+  uint64_t socket_writes() const override { return writes_.load(std::memory_order_relaxed); }
+  const RedisUrl& url() const { return url_; }
 
  private:
   struct Op {
@@ -56,13 +65,16 @@ class RedisEngine : public std::enable_shared_from_this<RedisEngine> {
     int64_t timeout_ms = 0;
     Script script;                // valid() for eval ops
     bool eval_fallback_sent = false;
-    bool internal = false;        // handshake command: not counted in stats
+    bool internal = false;        // handshake command or ASKING: not counted in stats
+    bool asking = false;          // preceded by an ASKING (re-sent with it on the EVAL fallback)
   };
   using OpPtr = std::unique_ptr<Op>;
   enum class State { Disconnected, Connecting, Handshaking, Connected, Closed };
 
   // Caller side.
-  void enqueue_formatted(Callback<Reply> done, int64_t timeout_ms, const Script& script);  // from tl_cmd
+  void enqueue_formatted(std::string_view cmd, Callback<Reply> done, int64_t timeout_ms, const Script* script,
+                         bool asking);
+  static OpPtr make_asking_op(SteadyClock::time_point deadline);
   void reject(Callback<Reply>& done, Error error);
 
   // I/O thread.

@@ -99,6 +99,10 @@ void Subscriber::close() {
 
 void Subscriber::connect() {
   if (state_ == State::Closed) return;
+  if (handlers_.targets) {
+    std::vector<RedisUrl> targets = handlers_.targets();
+    if (!targets.empty()) url_ = targets[next_target_++ % targets.size()];
+  }
   state_ = State::Connecting;
   auto conn = std::make_shared<RedisConnection>(io_, tls_ctx_);
   conn_ = conn;

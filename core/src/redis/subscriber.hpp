@@ -1,5 +1,5 @@
 // The Redis backend's pub/sub side: one dedicated connection in subscribe mode, with the engine's
-// URL/TLS/unix/AUTH/SELECT handshake, reconnect with backoff + jitter, and SUBSCRIBE/UNSUBSCRIBE
+// URL/TLS/unix/AUTH/SELECT handshake (rotating through a cluster's nodes when given several), reconnect with backoff + jitter, and SUBSCRIBE/UNSUBSCRIBE
 // kept in step with the set of wanted channels. Runs only on its owner's io_context thread.
 #pragma once
 
@@ -48,6 +48,10 @@ class Subscriber {
     std::function<void(const std::string& channel)> on_subscribed;
     // The connection was lost: every subscription is gone until the next on_subscribed.
     std::function<void()> on_disconnected;
+    // Optional: where to connect, asked before every (re)connect attempt; each attempt takes the
+    // next entry in turn, so a subscriber whose node died moves on to another one (a cluster,
+    // where a PUBLISH on any node reaches every node). Empty list or unset: the URL given.
+    std::function<std::vector<RedisUrl>()> targets;
   };
 
   // `tls_ctx` must outlive the subscriber (needed for rediss:// only). Every `health_check_ms`
@@ -90,7 +94,8 @@ class Subscriber {
   void arm_health_check(const std::shared_ptr<RedisConnection>& conn);
 
   asio::io_context& io_;
-  const RedisUrl url_;
+  RedisUrl url_;  // the current target (see Handlers::targets)
+  size_t next_target_ = 0;
   const ClientOptions options_;
   asio::ssl::context* tls_ctx_;
   Handlers handlers_;

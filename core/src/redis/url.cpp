@@ -105,7 +105,45 @@ void apply_query(std::string_view query, RedisUrl& out) {
   }
 }
 
+// host[:port] or [v6]:port, into out.host / out.port (port left alone when absent).
+void parse_host_port(std::string_view authority, std::string& host_out, uint16_t& port_out) {
+  std::string_view host;
+  std::string_view port;
+  if (!authority.empty() && authority[0] == '[') {
+    size_t close = authority.find(']');
+    if (close == std::string_view::npos) bad("unterminated IPv6 literal ('[' without ']')");
+    host = authority.substr(1, close - 1);
+    std::string_view after = authority.substr(close + 1);
+    if (!after.empty()) {
+      if (after[0] != ':') bad("unexpected characters after IPv6 literal");
+      port = after.substr(1);
+      if (port.empty()) bad("port after ':' is empty");
+    }
+    if (!valid_ipv6(host)) bad("invalid IPv6 literal '" + std::string(host.substr(0, 64)) + "'");
+  } else {
+    size_t colon = authority.find(':');
+    host = authority.substr(0, colon);
+    if (colon != std::string_view::npos) {
+      port = authority.substr(colon + 1);
+      if (port.empty()) bad("port after ':' is empty");
+    }
+    if (host.empty()) host = "localhost";
+    if (!valid_hostname(host)) bad("invalid host '" + std::string(host.substr(0, 64)) + "'");
+  }
+  host_out = std::string(host);
+  if (!port.empty()) port_out = parse_port(port);
+}
+
+constexpr size_t kMaxSeeds = 64;
+
 }  // namespace
+
+void make_cluster_url(RedisUrl& url) {
+  if (url.transport == RedisTransport::Unix) bad("a cluster is reached over TCP or TLS, not unix://");
+  if (url.db != 0) bad("a Redis Cluster has only database 0, got db " + std::to_string(url.db));
+  url.cluster = true;
+  if (url.seeds.empty()) url.seeds.emplace_back(url.host, url.port);
+}
 
 RedisUrl parse_redis_url(std::string_view url) {
   if (url.size() > kMaxUrlBytes) bad("longer than 4096 bytes");
@@ -117,6 +155,14 @@ RedisUrl parse_redis_url(std::string_view url) {
   if (url.rfind("redis://", 0) == 0) {
     out.transport = RedisTransport::Tcp;
     rest = url.substr(8);
+  } else if (url.rfind("redis+cluster://", 0) == 0) {
+    out.transport = RedisTransport::Tcp;
+    out.cluster = true;
+    rest = url.substr(16);
+  } else if (url.rfind("rediss+cluster://", 0) == 0) {
+    out.transport = RedisTransport::Tls;
+    out.cluster = true;
+    rest = url.substr(17);
   } else if (url.rfind("rediss://", 0) == 0) {
     out.transport = RedisTransport::Tls;
     rest = url.substr(9);
@@ -124,7 +170,7 @@ RedisUrl parse_redis_url(std::string_view url) {
     out.transport = RedisTransport::Unix;
     rest = url.substr(7);
   } else {
-    bad("expected redis://, rediss:// or unix://");
+    bad("expected redis://, rediss://, unix://, redis+cluster:// or rediss+cluster://");
   }
   if (rest.find('#') != std::string_view::npos) bad("fragments ('#') are not allowed");
 
@@ -161,55 +207,62 @@ RedisUrl parse_redis_url(std::string_view url) {
       if (out.password.empty()) bad("password after ':' is empty");
     }
 
-    std::string_view host;
-    std::string_view port;
-    if (!authority.empty() && authority[0] == '[') {
-      size_t close = authority.find(']');
-      if (close == std::string_view::npos) bad("unterminated IPv6 literal ('[' without ']')");
-      host = authority.substr(1, close - 1);
-      std::string_view after = authority.substr(close + 1);
-      if (!after.empty()) {
-        if (after[0] != ':') bad("unexpected characters after IPv6 literal");
-        port = after.substr(1);
-        if (port.empty()) bad("port after ':' is empty");
+    if (out.cluster) {
+      // Seeds: host[:port] separated by commas (credentials, if any, apply to every node).
+      while (true) {
+        size_t comma = authority.find(',');
+        std::string_view one = authority.substr(0, comma);
+        if (one.empty() && (comma != std::string_view::npos || !out.seeds.empty())) {
+          bad("empty host in the cluster seed list");
+        }
+        std::string host;
+        uint16_t port = 6379;
+        parse_host_port(one, host, port);
+        if (out.seeds.size() >= kMaxSeeds) bad("more than 64 cluster seeds");
+        out.seeds.emplace_back(std::move(host), port);
+        if (comma == std::string_view::npos) break;
+        authority = authority.substr(comma + 1);
       }
-      if (!valid_ipv6(host)) bad("invalid IPv6 literal '" + std::string(host.substr(0, 64)) + "'");
+      out.host = out.seeds.front().first;
+      out.port = out.seeds.front().second;
     } else {
-      size_t colon = authority.find(':');
-      host = authority.substr(0, colon);
-      if (colon != std::string_view::npos) {
-        port = authority.substr(colon + 1);
-        if (port.empty()) bad("port after ':' is empty");
-      }
-      if (host.empty()) host = "localhost";
-      if (!valid_hostname(host)) bad("invalid host '" + std::string(host.substr(0, 64)) + "'");
+      parse_host_port(authority, out.host, out.port);
     }
-    out.host = std::string(host);
-    if (!port.empty()) out.port = parse_port(port);
     if (!path.empty()) out.db = parse_db(path);
     apply_query(query, out);
   }
   if (!out.user.empty() && out.password.empty()) bad("a user needs a password");
+  if (out.cluster && out.db != 0) bad("a Redis Cluster has only database 0, got db " + std::to_string(out.db));
   return out;
 }
 
 std::string redacted_url(const RedisUrl& url) {
   std::string out;
   switch (url.transport) {
-    case RedisTransport::Tcp: out = "redis://"; break;
-    case RedisTransport::Tls: out = "rediss://"; break;
+    case RedisTransport::Tcp: out = url.cluster ? "redis+cluster://" : "redis://"; break;
+    case RedisTransport::Tls: out = url.cluster ? "rediss+cluster://" : "rediss://"; break;
     case RedisTransport::Unix: out = "unix://"; break;
   }
+  auto host_port = [&out](const std::string& host, uint16_t port) {
+    if (host.find(':') != std::string::npos) {
+      out += "[" + host + "]";
+    } else {
+      out += host;
+    }
+    out += ":" + std::to_string(port);
+  };
   if (url.transport == RedisTransport::Unix) {
     out += url.path;
   } else {
     if (!url.password.empty()) out += url.user + ":***@";
-    if (url.host.find(':') != std::string::npos) {
-      out += "[" + url.host + "]";
+    if (url.cluster && !url.seeds.empty()) {
+      for (size_t i = 0; i < url.seeds.size(); ++i) {
+        if (i > 0) out += ",";
+        host_port(url.seeds[i].first, url.seeds[i].second);
+      }
     } else {
-      out += url.host;
+      host_port(url.host, url.port);
     }
-    out += ":" + std::to_string(url.port);
   }
   if (url.db != 0) out += (url.transport == RedisTransport::Unix ? "?db=" : "/") + std::to_string(url.db);
   return out;

@@ -1,0 +1,562 @@
+// Redis Cluster end to end: a private 3-primary + 3-replica cluster (cluster_harness.hpp), routing
+// to every primary, the limiter vectors, every primitive's ops with no CROSSSLOT, SCAN across
+// primaries, a slot resharded under traffic (ASK then MOVED), and a primary killed under traffic
+// (failover). Tests run in file order on one cluster; the failover test is last (it kills a node).
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <map>
+#include <set>
+#include <thread>
+#include <tuple>
+
+#include "cluster_harness.hpp"
+#include "common/key_slot.hpp"
+#include "redis/script.hpp"
+#include "test_helpers.hpp"
+#include "vector_runner.hpp"
+
+namespace redkeeper {
+namespace {
+
+using testing::call;
+using testing::call_eval;
+using testing::error_text;
+using testing::open_redis;
+using testing::RedisCluster;
+
+RedisCluster& cluster() { return RedisCluster::shared(); }
+
+std::shared_ptr<RedisClient> open_cluster(ClientOptions options = {}) {
+  static std::atomic<int> counter{0};
+  if (options.prefix == "rk") options.prefix = "c" + std::to_string(counter++);
+  return open_redis(cluster().url(), std::move(options));
+}
+
+// Waits until the client knows the topology (ops would wait for it anyway; tests that count
+// redirects want a settled start).
+void wait_connected(RedisClient& client, int seconds = 10) {
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  while (!client.health().connected && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
+// A key whose slot the primary on `port` owns.
+std::string key_on(int port, const std::string& stem) {
+  for (int i = 0; i < 100000; ++i) {
+    std::string k = stem + std::to_string(i);
+    if (cluster().owner_of(key_slot(k)) == port) return k;
+  }
+  throw std::runtime_error("no key found for port " + std::to_string(port));
+}
+
+bool crossslot(const Error& e) { return std::string(e.what()).find("CROSSSLOT") != std::string::npos; }
+
+TEST(RedisCluster, SlotsMatchTheServer) {
+  // key_slot agrees with CLUSTER KEYSLOT, hash tags included.
+  int port = cluster().ports().front();
+  for (const char* k : {"foo", "bar", "hello", "123456789", "{user1000}.following", "foo{}{bar}", "foo{{bar}}zap",
+                        "foo{bar}{zap}", "rk:limiter:api:{203.0.113.7}"}) {
+    EXPECT_EQ(std::to_string(key_slot(k)), cluster().cli(port, std::string("CLUSTER KEYSLOT '") + k + "'")) << k;
+  }
+}
+
+TEST(RedisCluster, RoutesToEveryPrimaryAndReportsTheTopology) {
+  auto client = open_cluster();
+  // Ops issued before the topology arrives wait for it instead of failing.
+  auto early = call(*client, {"SET", "early-key", "1"});
+  ASSERT_TRUE(early.ok()) << error_text(early);
+  std::vector<int> primaries = cluster().primary_ports();
+  ASSERT_EQ(primaries.size(), 3u);
+  for (int port : primaries) {
+    std::string key = key_on(port, "route-");
+    auto set = call(*client, {"SET", key, "v-" + std::to_string(port)});
+    ASSERT_TRUE(set.ok()) << error_text(set);
+    // The value is on the node that owns the slot, and only there.
+    EXPECT_EQ(cluster().cli(port, "GET " + key), "v-" + std::to_string(port));
+    auto get = call(*client, {"GET", key});
+    ASSERT_TRUE(get.ok()) << error_text(get);
+    EXPECT_EQ(get.value().as_string(), "v-" + std::to_string(port));
+  }
+  // Keyless commands go to any primary.
+  EXPECT_TRUE(call(*client, {"PING"}).ok());
+  EXPECT_TRUE(call(*client, {"TIME"}).ok());
+  wait_connected(*client);
+  Health h = client->health();
+  EXPECT_EQ(h.backend, "redis");
+  EXPECT_TRUE(h.connected);
+  Stats s = client->stats();
+  EXPECT_EQ(s.nodes, 3u);
+  EXPECT_GE(s.topology_refreshes, 1u);
+  EXPECT_EQ(s.redirects, 0u);  // the map was right from the start
+  EXPECT_EQ(s.in_flight, 0u);
+  // Multi-key commands across slots are the server's to refuse.
+  auto cross = call(*client, {"MGET", "a-key", "b-key"});
+  ASSERT_FALSE(cross.ok());
+  EXPECT_TRUE(crossslot(cross.error())) << error_text(cross);
+  auto same = call(*client, {"MGET", "{t}a", "{t}b"});
+  EXPECT_TRUE(same.ok()) << error_text(same);
+  client->close();
+}
+
+TEST(RedisCluster, ClusterOptionOnARedisUrlAndBadSeeds) {
+  ClientOptions options;
+  options.cluster = true;
+  auto client = open_redis("redis://127.0.0.1:" + std::to_string(cluster().ports().back()), options);
+  auto r = call(*client, {"INCR", "option-seed"});
+  EXPECT_TRUE(r.ok()) << error_text(r);
+  wait_connected(*client);
+  EXPECT_EQ(client->stats().nodes, 3u);
+  client->close();
+  // A dead seed first: the next one answers.
+  int dead = testing::free_port();
+  auto client2 = open_redis("redis+cluster://127.0.0.1:" + std::to_string(dead) + "," + cluster().url().substr(16));
+  auto r2 = call(*client2, {"INCR", "second-seed"});
+  EXPECT_TRUE(r2.ok()) << error_text(r2);
+  client2->close();
+  // No seed answers: ops settle by their deadline with a typed error.
+  ClientOptions quick;
+  quick.command_timeout_ms = 300;
+  auto client3 = open_redis("redis+cluster://127.0.0.1:" + std::to_string(dead), quick);
+  auto start = std::chrono::steady_clock::now();
+  auto r3 = call(*client3, {"GET", "x"});
+  ASSERT_FALSE(r3.ok());
+  EXPECT_EQ(r3.error().code(), ErrorCode::Timeout) << error_text(r3);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
+  EXPECT_FALSE(client3->health().connected);
+  client3->close();
+}
+
+TEST(RedisCluster, LimiterVectorsPass) {
+  const size_t ran = vectors::run_limiter_vectors([](std::shared_ptr<ManualClock> clock) -> std::shared_ptr<Client> {
+    ClientOptions options;
+    options.clock = std::move(clock);
+    return open_cluster(options);
+  });
+  EXPECT_GE(ran, 40u);
+}
+
+TEST(RedisCluster, HitManyNeedsOneSlot) {
+  auto client = open_cluster();
+  LimiterConfig a;
+  a.name = "per-minute";
+  a.limit = 5;
+  a.window_ms = 60000;
+  LimiterConfig b = a;
+  b.name = "per-hour";
+  b.limit = 50;
+  b.window_ms = 3600000;
+  auto la = client->limiter(a);
+  auto lb = client->limiter(b);
+  auto same = testing::await_result<MultiLimitResult>(
+      [&](auto cb) { client->hit_many({{la, "198.51.100.1", 1}, {lb, "198.51.100.1", 1}}, cb); });
+  ASSERT_TRUE(same.ok()) << same.error().what();
+  EXPECT_TRUE(same.value().allowed);
+  EXPECT_FALSE(same.value().results[0].degraded);
+  auto differ = testing::await_result<MultiLimitResult>(
+      [&](auto cb) { client->hit_many({{la, "198.51.100.1", 1}, {lb, "198.51.100.2", 1}}, cb); });
+  ASSERT_FALSE(differ.ok());
+  EXPECT_EQ(differ.error().code(), ErrorCode::InvalidArgument);
+  EXPECT_EQ(std::string(differ.error().what()).rfind("checks:", 0), 0u) << differ.error().what();
+  client->close();
+}
+
+// Replays every op of the shared primitive vectors on the cluster (expectations are checked by the
+// memory/Redis runners and the Python/Node cluster suites): none may meet CROSSSLOT, a connection
+// problem or a protocol error. Returns the number of ops run.
+struct Replay {
+  int ops = 0;
+  std::vector<std::string> failures;
+
+  static Value substitute(const Value& v, const std::map<std::string, Value>& saved) {
+    if (v.is_string()) {
+      const std::string& s = v.get_ref<const std::string&>();
+      if (s.size() > 1 && (s[0] == '$' || s[0] == '@')) {
+        // "$name" or "$name.field" (a field of a kept result).
+        const size_t dot = s.find('.');
+        auto it = saved.find(s.substr(1, dot == std::string::npos ? std::string::npos : dot - 1));
+        if (it != saved.end()) {
+          if (dot == std::string::npos) return it->second;
+          const std::string field = s.substr(dot + 1);
+          if (it->second.is_object() && it->second.contains(field)) return it->second.at(field);
+        }
+      }
+      return v;
+    }
+    if (v.is_object() || v.is_array()) {
+      Value out = v;
+      for (auto it = out.begin(); it != out.end(); ++it) *it = substitute(*it, saved);
+      return out;
+    }
+    return v;
+  }
+
+  void step(Primitive& p, const Value& st, std::map<std::string, Value>& saved, const std::string& where) {
+    const std::string op = st.at("op").get<std::string>();
+    Value args = substitute(st.value("args", Value::object()), saved);
+    auto started = std::chrono::steady_clock::now();
+    auto r = testing::await_result<Value>([&](auto cb) { p.call(op, args, cb); });
+    ++ops;
+    if (std::chrono::steady_clock::now() - started > std::chrono::seconds(1)) {
+      std::cout << "[replay] slow: " << where << " " << op << " " << args.dump() << " -> "
+                << (r.ok() ? r.value().dump() : std::string(r.error().what())) << "\n";
+    }
+    if (!r.ok()) {
+      const Error& e = r.error();
+      bool unexpected = crossslot(e) || e.code() == ErrorCode::Connection || e.code() == ErrorCode::Timeout ||
+                        e.code() == ErrorCode::Protocol || e.code() == ErrorCode::Internal;
+      if (unexpected) failures.push_back(where + " " + op + ": " + error_code_name(e.code()) + " " + e.what());
+      return;
+    }
+    if (st.contains("keep")) saved[st.at("keep").get<std::string>()] = r.value();
+    for (const char* as : {"save_as", "as"}) {
+      if (!st.contains(as)) continue;
+      const Value& v = r.value();
+      Value keep = v;
+      if (v.is_object() && v.contains("token")) keep = v.at("token");
+      else if (v.is_object() && v.contains("code")) keep = v.at("code");
+      else if (v.is_object() && v.contains("id")) keep = v.at("id");
+      saved[st.at(as).get<std::string>()] = keep;
+    }
+  }
+
+  void run_cases(const std::string& file, const std::string& default_kind, const char* cases_field,
+                 const char* config_field) {
+    const Value doc = vectors::load(file);
+    int n = 0;
+    for (const Value& c : doc.at(cases_field)) {
+      const std::string where = file + ": " + c.value("name", std::string("case"));
+      if (c.contains("config_error")) continue;
+      auto clock = std::make_shared<ManualClock>(
+          c.value("start_ms", doc.value("start_ms", doc.value("clock_start_ms", int64_t{1'700'000'000'000}))));
+      ClientOptions options;
+      options.clock = clock;
+      auto client = open_cluster(options);
+      std::map<std::string, std::shared_ptr<Primitive>> handles;
+      const std::string kind = c.value("kind", default_kind);
+      try {
+        if (c.contains("handles")) {
+          for (auto it = c.at("handles").begin(); it != c.at("handles").end(); ++it) {
+            Value cfg = it.value();
+            if (!cfg.contains("name")) cfg["name"] = "vec-lock-" + std::to_string(n);
+            handles[it.key()] = client->primitive(kind, cfg);
+          }
+        } else {
+          handles[""] = client->primitive(kind, c.value(config_field, Value::object()));
+        }
+      } catch (const Error& e) {
+        client->close();
+        continue;  // a config the vectors expect to be refused
+      }
+      std::map<std::string, Value> saved;
+      int index = 0;
+      for (const Value& st : c.at("steps")) {
+        if (st.contains("advance_ms")) clock->advance(st.at("advance_ms").get<int64_t>());
+        if (!st.contains("op")) continue;
+        if (st.at("op") == "advance") {
+          clock->advance(st.value("ms", int64_t{0}));
+          continue;
+        }
+        auto h = handles.find(st.value("handle", std::string()));
+        if (h == handles.end()) continue;
+        step(*h->second, st, saved, where + " step " + std::to_string(index++));
+      }
+      client->close();
+      ++n;
+    }
+  }
+};
+
+TEST(RedisCluster, EveryPrimitiveVectorRunsWithoutCrossSlot) {
+  Replay replay;
+  for (auto [file, kind, cases, config] : {std::tuple{"sessions.json", "sessions", "cases", "config"},
+                                           std::tuple{"cache.json", "cache", "cases", "config"},
+                                           std::tuple{"tokens.json", "tokens", "sequences", "options"},
+                                           std::tuple{"locks.json", "lock", "cases", "config"},
+                                           std::tuple{"idempotency.json", "idempotency", "cases", "config"},
+                                           std::tuple{"otp.json", "otp", "cases", "config"}}) {
+    auto start = std::chrono::steady_clock::now();
+    const int before = replay.ops;
+    replay.run_cases(file, kind, cases, config);
+    std::cout << "[replay] " << file << ": " << replay.ops - before << " ops in "
+              << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count()
+              << " ms\n";
+  }
+  EXPECT_GE(replay.ops, 200);
+  for (const auto& f : replay.failures) ADD_FAILURE() << f;
+}
+
+Value ok(Primitive& p, const std::string& op, Value args = Value::object()) {
+  auto r = testing::await_result<Value>([&](auto cb) { p.call(op, std::move(args), cb); });
+  if (!r.ok()) {
+    EXPECT_FALSE(crossslot(r.error())) << op << ": " << r.error().what();
+    throw std::runtime_error(op + " failed: " + error_code_name(r.error().code()) + " " + r.error().what());
+  }
+  return r.value();
+}
+
+TEST(RedisCluster, MultiKeyOpsOfEveryPrimitive) {
+  auto client = open_cluster();
+  // Sessions: the per-user index and the namespace index live in the namespace's slot.
+  auto sessions = client->primitive("sessions", Value::object());
+  Value a = ok(*sessions, "create", {{"data", {{"n", 1}}}, {"user_id", "u1"}});
+  Value b = ok(*sessions, "create", {{"data", {{"n", 2}}}, {"user_id", "u1"}, {"device", "phone"}});
+  ok(*sessions, "create", {{"data", Value::object()}, {"user_id", "u2"}});
+  EXPECT_EQ(ok(*sessions, "list_user", {{"user_id", "u1"}}).size(), 2u);
+  Value rotated = ok(*sessions, "rotate", {{"id", a}});
+  EXPECT_TRUE(ok(*sessions, "get", {{"id", a}}).is_null());
+  EXPECT_EQ(ok(*sessions, "get", {{"id", rotated}}), Value({{"n", 1}}));
+  EXPECT_EQ(ok(*sessions, "count"), 3);
+  EXPECT_EQ(ok(*sessions, "destroy_user", {{"user_id", "u1"}, {"except_id", b}}), 1);
+  EXPECT_EQ(ok(*sessions, "count"), 2);
+  ok(*sessions, "clear");
+  EXPECT_EQ(ok(*sessions, "count"), 0);
+
+  // Tokens: denylist entries and the user's revoke-all marker share the user's slot.
+  auto tokens = client->primitive("tokens", Value::object());
+  const std::string jwt =  // {"sub":"alice","jti":"j1","iat":1699999990,"exp":4102444800}
+      "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJhbGljZSIsImp0aSI6ImoxIiwiaWF0IjoxNjk5OTk5OTkwLCJleHAiOjQxMDI0NDQ4MDB9.c2ln";
+  EXPECT_EQ(ok(*tokens, "is_revoked", {{"token", jwt}}), false);
+  EXPECT_EQ(ok(*tokens, "revoke", {{"token", jwt}})["added"], true);
+  EXPECT_EQ(ok(*tokens, "is_revoked", {{"token", jwt}}), true);
+  ok(*tokens, "revoke_user", {{"sub", "bob"}});
+
+  // Cache: tags, clear and a pattern deletion over several namespaces (several slots, so
+  // several primaries): SCAN walks every primary.
+  std::set<int> owners;
+  for (int ns = 0; ns < 6; ++ns) {
+    auto cache = client->primitive("cache", Value{{"namespace", "ns" + std::to_string(ns)}});
+    for (int k = 0; k < 25; ++k) {
+      ok(*cache, "set", {{"key", "item:" + std::to_string(k)}, {"value", k}, {"tags", {"t1"}}});
+    }
+    ok(*cache, "set", {{"key", "other"}, {"value", 1}});
+    EXPECT_EQ(ok(*cache, "delete_pattern", {{"pattern", "item:*"}}), 25);
+    EXPECT_TRUE(ok(*cache, "get", {{"key", "item:3"}}).is_null());
+    EXPECT_EQ(ok(*cache, "get", {{"key", "other"}}), 1);
+    ok(*cache, "set", {{"key", "tagged"}, {"value", 2}, {"tags", {"t2"}}});
+    ok(*cache, "invalidate_tag", {{"tag", "t2"}});
+    EXPECT_TRUE(ok(*cache, "get", {{"key", "tagged"}}).is_null());
+    ok(*cache, "clear");
+    EXPECT_TRUE(ok(*cache, "get", {{"key", "other"}}).is_null());
+    Value claim = ok(*cache, "claim", {{"key", "gos"}});
+    EXPECT_EQ(claim["status"], "fill");
+  }
+
+  // Lock: the lock key and its fencing counter share a slot.
+  auto lock = client->primitive("lock", Value{{"name", "cluster-lock"}, {"ttl_ms", 5000}});
+  Value got = ok(*lock, "acquire");
+  EXPECT_GT(got.value("fencing_token", int64_t{0}), 0);
+  EXPECT_EQ(ok(*lock, "release")["released"], true);
+
+  // Idempotency and one-time codes.
+  auto idem = client->primitive("idempotency", Value::object());
+  Value begun = ok(*idem, "begin", {{"key", "order-1"}, {"fingerprint", "f"}});
+  EXPECT_EQ(begun["status"], "new");
+  ok(*idem, "complete", {{"key", "order-1"}, {"token", begun["token"]}, {"response", "done"}});
+  EXPECT_EQ(ok(*idem, "begin", {{"key", "order-1"}, {"fingerprint", "f"}})["status"], "completed");
+  auto otp = client->primitive("otp", Value{{"secret", "cluster-secret-0123456789abcdef"}});
+  ok(*otp, "issue", {{"subject", "user:1"}, {"code", "123456"}});
+  EXPECT_EQ(ok(*otp, "verify", {{"subject", "user:1"}, {"code", "123456"}})["ok"], true);
+  client->close();
+}
+
+TEST(RedisCluster, ScanWalksEveryPrimaryWithOneCursor) {
+  auto client = open_cluster();
+  std::set<std::string> written;
+  for (int port : cluster().primary_ports()) {
+    for (int i = 0; i < 5; ++i) {
+      std::string k = key_on(port, "scan-me-" + std::to_string(i) + "-");
+      ASSERT_TRUE(call(*client, {"SET", k, "1"}).ok());
+      written.insert(k);
+    }
+  }
+  std::set<std::string> seen;
+  std::string cursor = "0";
+  int pages = 0;
+  do {
+    auto r = call(*client, {"SCAN", cursor, "MATCH", "scan-me-*", "COUNT", "3"});
+    ASSERT_TRUE(r.ok()) << error_text(r);
+    cursor = std::string(r.value().at(0).as_string());
+    for (const auto& k : r.value().at(1).as_array()) seen.insert(std::string(k.as_string()));
+    ASSERT_LT(++pages, 10000);
+  } while (cursor != "0");
+  EXPECT_EQ(seen, written);
+  EXPECT_GE(pages, 3);
+  auto bad = call(*client, {"SCAN", "garbage"});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().code(), ErrorCode::InvalidArgument);
+  client->close();
+}
+
+// Traffic on one key from several threads: INCR commands and an EVALSHA script (which a node
+// that never saw it answers with NOSCRIPT, so the EVAL fallback runs under ASKING too).
+class Traffic {
+ public:
+  Traffic(RedisClient& client, std::string key, int threads) : client_(client), key_(std::move(key)) {
+    for (int t = 0; t < threads; ++t) {
+      threads_.emplace_back([this, t] {
+        const Script incr("return redis.call('INCR', KEYS[1])");
+        for (int i = 0; !stop_.load(); ++i) {
+          auto start = std::chrono::steady_clock::now();
+          auto r = ((i + t) % 2 == 0) ? call(client_, {"INCR", key_}) : call_eval(client_, incr, {key_}, {});
+          auto took = std::chrono::steady_clock::now() - start;
+          std::lock_guard<std::mutex> lock(mu_);
+          longest_ = std::max(longest_, took);
+          if (r.ok()) {
+            ++ok_;
+            last_ok_ = std::chrono::steady_clock::now();
+          } else {
+            ++failed_;
+            codes_.insert(error_code_name(r.error().code()));
+            if (errors_.size() < 5) errors_.push_back(r.error().what());
+            if (crossslot(r.error())) ++crossslot_;
+          }
+        }
+      });
+    }
+  }
+  ~Traffic() { stop(); }
+  void stop() {
+    stop_ = true;
+    for (auto& t : threads_) {
+      if (t.joinable()) t.join();
+    }
+  }
+  int ok() const { std::lock_guard<std::mutex> lock(mu_); return ok_; }
+  int failed() const { std::lock_guard<std::mutex> lock(mu_); return failed_; }
+  std::string errors() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::string out;
+    for (const auto& e : errors_) out += e + "; ";
+    return out;
+  }
+  std::set<std::string> codes() const { std::lock_guard<std::mutex> lock(mu_); return codes_; }
+  std::chrono::steady_clock::duration longest() const { std::lock_guard<std::mutex> lock(mu_); return longest_; }
+  std::chrono::steady_clock::time_point last_ok() const { std::lock_guard<std::mutex> lock(mu_); return last_ok_; }
+  int crossslot_count() const { std::lock_guard<std::mutex> lock(mu_); return crossslot_; }
+
+ private:
+  RedisClient& client_;
+  std::string key_;
+  std::atomic<bool> stop_{false};
+  std::vector<std::thread> threads_;
+  mutable std::mutex mu_;
+  int ok_ = 0, failed_ = 0, crossslot_ = 0;
+  std::set<std::string> codes_;
+  std::vector<std::string> errors_;
+  std::chrono::steady_clock::duration longest_{};
+  std::chrono::steady_clock::time_point last_ok_{};
+};
+
+void sleep_ms(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
+
+TEST(RedisCluster, ReshardUnderTrafficFollowsAskThenMoved) {
+  ClientOptions options;
+  options.cluster_refresh_ms = 0;  // only redirections teach the client: MOVED must happen
+  auto client = open_cluster(options);
+  std::vector<int> primaries = cluster().primary_ports();
+  const std::string key = key_on(primaries[0], "reshard-");
+  const int slot = key_slot(key);
+  const int src = cluster().owner_of(slot);
+  int dst = 0;
+  for (int p : primaries) {
+    if (p != src) dst = p;
+  }
+  ASSERT_TRUE(call(*client, {"SET", key, "0"}).ok());
+  wait_connected(*client);
+  const std::string src_id = cluster().node_id(src);
+  const std::string dst_id = cluster().node_id(dst);
+  const std::string s = std::to_string(slot);
+
+  Traffic traffic(*client, key, 4);
+  sleep_ms(100);
+  // Migration in progress: the key moves to dst, src answers ASK for it.
+  EXPECT_EQ(cluster().cli(dst, "CLUSTER SETSLOT " + s + " IMPORTING " + src_id), "OK");
+  EXPECT_EQ(cluster().cli(src, "CLUSTER SETSLOT " + s + " MIGRATING " + dst_id), "OK");
+  EXPECT_EQ(cluster().cli(src, "MIGRATE 127.0.0.1 " + std::to_string(dst) + " \"\" 0 5000 KEYS " + key), "OK");
+  sleep_ms(300);
+  const uint64_t after_ask = client->stats().redirects;
+  EXPECT_GT(after_ask, 0u);  // ASK followed
+  // Migration done: every node learns the new owner (destination first, as redis-cli does);
+  // src now answers MOVED.
+  EXPECT_EQ(cluster().cli(dst, "CLUSTER SETSLOT " + s + " NODE " + dst_id), "OK");
+  EXPECT_EQ(cluster().cli(src, "CLUSTER SETSLOT " + s + " NODE " + dst_id), "OK");
+  for (int p : cluster().primary_ports()) {
+    if (p != src && p != dst) cluster().cli(p, "CLUSTER SETSLOT " + s + " NODE " + dst_id);
+  }
+  sleep_ms(300);
+  traffic.stop();
+  EXPECT_GT(client->stats().redirects, after_ask);  // MOVED followed
+  EXPECT_EQ(traffic.failed(), 0) << traffic.errors();
+  EXPECT_GT(traffic.ok(), 50);
+  EXPECT_EQ(traffic.crossslot_count(), 0);
+  // Exactly-once: every acknowledged increment is in the value (nothing re-sent twice).
+  auto value = call(*client, {"GET", key});
+  ASSERT_TRUE(value.ok()) << error_text(value);
+  EXPECT_EQ(std::stoll(std::string(value.value().as_string())), traffic.ok());
+  EXPECT_EQ(cluster().owner_of(slot), dst);
+  client->close();
+}
+
+TEST(RedisCluster, ZZFailoverResumesWithoutANewClient) {
+  ClientOptions options;
+  options.command_timeout_ms = 500;
+  options.reconnect_max_ms = 200;
+  auto client = open_cluster(options);
+  const int victim = cluster().primary_ports().back();
+  const std::string key = key_on(victim, "failover-");
+  ASSERT_TRUE(call(*client, {"SET", key, "0"}).ok());
+  // A lock waiter needs pub/sub wake-ups; its subscriber may sit on the victim.
+  wait_connected(*client);
+  LimiterConfig lc;
+  lc.name = "fo";
+  lc.limit = 1000000;
+  lc.window_ms = 60000;
+  auto limiter = client->limiter(lc);
+
+  Traffic traffic(*client, key, 2);
+  sleep_ms(200);
+  const int before = traffic.ok();
+  ASSERT_GT(before, 0);
+  auto killed_at = std::chrono::steady_clock::now();
+  cluster().server_on(victim)->kill();
+  // A limiter hit on the dead primary's slot fails open (degraded), within its timeout.
+  sleep_ms(50);
+  auto start = std::chrono::steady_clock::now();
+  auto hit = testing::await_result<LimitResult>([&](auto cb) { limiter->hit(key, 1, cb); });
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(1500));
+  ASSERT_TRUE(hit.ok()) << hit.error().what();
+  EXPECT_TRUE(hit.value().allowed);
+  // Ops resume on the promoted replica within ~10 s, same client.
+  bool resumed = false;
+  while (std::chrono::steady_clock::now() - killed_at < std::chrono::seconds(15)) {
+    sleep_ms(100);
+    if (traffic.last_ok() > killed_at + std::chrono::milliseconds(100)) {
+      resumed = true;
+      break;
+    }
+  }
+  auto resumed_after = std::chrono::duration_cast<std::chrono::milliseconds>(traffic.last_ok() - killed_at);
+  sleep_ms(200);
+  traffic.stop();
+  EXPECT_TRUE(resumed) << "no op succeeded after the kill; errors: " << traffic.errors();
+  EXPECT_LT(resumed_after.count(), 10000);
+  std::cout << "[failover] ops resumed " << resumed_after.count() << " ms after SIGKILL; ok=" << traffic.ok()
+            << " failed=" << traffic.failed() << " redirects=" << client->stats().redirects
+            << " refreshes=" << client->stats().topology_refreshes << "\n";
+  // Every op settled within its timeout (plus scheduling slack), with a typed error when it failed.
+  EXPECT_LT(std::chrono::duration_cast<std::chrono::milliseconds>(traffic.longest()).count(), 1500);
+  for (const auto& code : traffic.codes()) {
+    EXPECT_TRUE(code == "ERR_RK_CONNECTION" || code == "ERR_RK_TIMEOUT" || code == "ERR_RK_SCRIPT") << code;
+  }
+  EXPECT_EQ(traffic.crossslot_count(), 0);
+  auto after = testing::await_result<LimitResult>([&](auto cb) { limiter->hit(key, 1, cb); });
+  ASSERT_TRUE(after.ok());
+  EXPECT_FALSE(after.value().degraded);
+  EXPECT_EQ(client->stats().nodes, 3u);
+  client->close();
+}
+
+}  // namespace
+}  // namespace redkeeper
