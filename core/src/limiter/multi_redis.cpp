@@ -4,7 +4,6 @@
 
 #include <string>
 
-#include "common/key_slot.hpp"
 #include "common/keys.hpp"
 #include "limiter/limiter_math.hpp"
 #include "limiter/redis_limiter.hpp"

@@ -1,6 +1,6 @@
 // Redis Cluster topology: the slot -> primary map parsed from CLUSTER SHARDS (Redis 7+) or CLUSTER
 // SLOTS (older servers). Pure functions on Reply values, unit-tested on literal replies; the key
-// slot function itself is common/key_slot.hpp (shared with the memory backend's slot check).
+// slot function itself is common/keys.hpp (shared with the memory backend's slot check).
 #pragma once
 
 #include <cstdint>
@@ -8,7 +8,7 @@
 #include <string_view>
 #include <vector>
 
-#include "common/key_slot.hpp"
+#include "common/keys.hpp"
 #include "redis/reply.hpp"
 
 namespace redkeeper {
