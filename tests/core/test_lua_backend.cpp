@@ -33,7 +33,13 @@ Reply OK() { return Reply::status("OK"); }
 
 class LuaHostTest : public ::testing::Test {
  protected:
-  void SetUp() override { open(); }
+  // The host's command semantics are compared with a standalone server's: keys of any slot. The
+  // cluster slot rules (on by default) have their own tests below.
+  void SetUp() override {
+    LuaBackendLimits standalone;
+    standalone.cluster_slot_checks = false;
+    open(standalone);
+  }
   void open(LuaBackendLimits limits = {}, int64_t sweep_interval_ms = 0) {
     ClientOptions options;
     options.clock = clock;
@@ -447,6 +453,7 @@ TEST_F(LuaHostTest, RunawayScriptIsAbortedWithAnErrorReply) {
 TEST_F(LuaHostTest, ExpiredKeysAreSweptInBoundedSteps) {
   LuaBackendLimits limits;
   limits.script_time_limit_ms = 120'000;  // filling is slow under sanitizers and a loaded machine
+  limits.cluster_slot_checks = false;      // one script fills keys of every slot
   open(limits);
   const int total = 1'000'000;
   const std::string fill =
@@ -470,6 +477,7 @@ TEST_F(LuaHostTest, ExpiredKeysAreSweptInBoundedSteps) {
 TEST_F(LuaHostTest, BackgroundSweepRemovesExpiredKeysWithoutAccess) {
   LuaBackendLimits limits;
   limits.script_time_limit_ms = 120'000;
+  limits.cluster_slot_checks = false;
   open(limits, 10);
   eval_ok("for i = 1, 50000 do redis.call('SET', 'k' .. i, 'v', 'EX', 5) end");
   eval_ok("for i = 1, 10 do redis.call('SET', 'keep' .. i, 'v') end");
@@ -610,6 +618,46 @@ TEST_F(LuaHostTest, ManyThreadsSeeAtomicScripts) {
   }
   for (auto& t : threads) t.join();
   EXPECT_EQ(ok_reply({"GET", "counter"}), S("2000"));
+}
+
+// Redis Cluster's slot rules hold on memory too (LuaBackendLimits::cluster_slot_checks, on by
+// default), so every primitive test on memory proves its keys co-locate as a cluster needs.
+TEST_F(LuaHostTest, ClusterSlotRulesRefuseCrossSlotKeys) {
+  const std::string cross = "CROSSSLOT Keys in request don't hash to the same slot";
+  const std::string script_cross = "ERR Script attempted to access keys that do not hash to the same slot";
+  open(LuaBackendLimits{});  // the default: checks on
+  // Declared keys in different slots: refused before the script runs (nothing written).
+  EXPECT_EQ(eval_err("redis.call('SET', KEYS[1], 'x') return 1", {"rk:a:{u1}:x", "rk:a:{u2}:x"}), cross);
+  EXPECT_EQ(ok_reply({"EXISTS", "rk:a:{u1}:x"}), I(0));
+  // One hash tag: one slot, whatever the rest of the key.
+  EXPECT_EQ(eval_ok("redis.call('SET', KEYS[1], 'x') redis.call('SET', KEYS[2], 'y') return redis.call('MGET', KEYS[1], KEYS[2])",
+                    {"rk:a:{u1}:x", "other:{u1}:y"}),
+            A({S("x"), S("y")}));
+  // A key built inside the script that leaves the declared slot.
+  EXPECT_EQ(eval_err("return redis.call('GET', KEYS[1] .. 'z')", {"plain"}).rfind(script_cross, 0), 0u);
+  EXPECT_EQ(eval_ok("return redis.call('GET', 'rk:b:{u1}:other')", {"rk:a:{u1}:x"}), N());
+  EXPECT_EQ(eval_err("return redis.call('GET', 'rk:b:{u2}:other')", {"rk:a:{u1}:x"}).rfind(script_cross, 0), 0u);
+  // No declared keys: the first key touched fixes the slot.
+  EXPECT_EQ(eval_err("redis.call('GET', '{a}1') return redis.call('GET', '{b}1')").rfind(script_cross, 0), 0u);
+  EXPECT_EQ(eval_ok("redis.call('GET', '{a}1') return redis.call('GET', '{a}2')"), N());
+  // redis.pcall returns the error instead of raising it.
+  EXPECT_EQ(eval_ok("local r = redis.pcall('GET', '{b}1') return r.err", {"{a}x"}).as_string().rfind(script_cross, 0), 0u);
+  // Keyless commands are fine; multi-key commands need one slot.
+  EXPECT_EQ(eval_ok("redis.call('TIME') redis.call('PUBLISH', 'ch', 'm') return 1", {"{a}x"}), I(1));
+  EXPECT_EQ(err_text({"DEL", "{a}1", "{b}1"}), cross);
+  EXPECT_EQ(err_text({"MGET", "{a}1", "{b}1"}), cross);
+  EXPECT_EQ(ok_reply({"DEL", "{a}1", "{a}2"}), I(0));
+  EXPECT_EQ(ok_reply({"GET", "anything"}), N());
+}
+
+TEST_F(LuaHostTest, ClusterSlotChecksCanBeTurnedOffForStandaloneSemantics) {
+  LuaBackendLimits limits;
+  limits.cluster_slot_checks = false;
+  open(limits);
+  EXPECT_EQ(eval_ok("redis.call('SET', KEYS[1], 'x') redis.call('SET', KEYS[2], 'y') return redis.call('GET', 'free')",
+                    {"{u1}", "{u2}"}),
+            N());
+  EXPECT_EQ(ok_reply({"DEL", "{u1}", "{u2}"}), I(2));
 }
 
 }  // namespace

@@ -85,7 +85,10 @@ class LuaParityTest : public ::testing::Test {
   void SetUp() override {
     ASSERT_TRUE(redis_);
     ASSERT_TRUE(testing::call(*redis_, {"FLUSHALL"}).ok());
-    memory_ = std::make_shared<LuaBackend>(ClientOptions{});
+    // A standalone server is the reference: no cluster slot rules on either side.
+    LuaBackendLimits limits;
+    limits.cluster_slot_checks = false;
+    memory_ = std::make_shared<LuaBackend>(ClientOptions{}, limits);
   }
   void TearDown() override { memory_->close(); }
 

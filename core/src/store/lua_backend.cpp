@@ -4,6 +4,7 @@
 #include "store/lua_backend.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -24,6 +25,7 @@ extern "C" {
 }
 
 #include "common/factories.hpp"
+#include "common/keys.hpp"
 #include "store/lua_keyspace.hpp"
 
 namespace redkeeper {
@@ -68,6 +70,9 @@ struct LuaBackend::State {
   SteadyClock::time_point script_started;
   bool script_killed = false;
   bool in_redis_call = false;
+  // The one cluster slot the running script may touch: that of its KEYS, else of the first key it
+  // accesses (-1 until then). See check_slots().
+  int script_slot = -1;
 
   // ---- listeners ----
   mutable std::mutex listen_mu;
@@ -287,6 +292,32 @@ Reply pop_reply(lua_State* L) {
   return out;
 }
 
+// Redis Cluster rules, enforced on memory too so that a key-layout mistake fails every memory test
+// rather than only the cluster ones: the keys of one command, and every key one script touches,
+// must hash to one slot. Returns the error reply text, or nullptr. `slot` is the slot fixed so far
+// (-1: none yet) and is updated. Keys are at argv[1] for the host's commands, except the multi-key
+// ones (every argument) and the keyless ones.
+const char* check_slots(const std::vector<std::string>& argv, int& slot, const char* mismatch) {
+  if (argv.size() < 2) return nullptr;
+  std::string name = argv[0];
+  for (auto& c : name) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  size_t last = 1;
+  if (name == "PUBLISH" || name == "TIME" || name == "SCAN" || name == "PING" || name == "ECHO") return nullptr;
+  if (name == "DEL" || name == "UNLINK" || name == "EXISTS" || name == "MGET") last = argv.size() - 1;
+  for (size_t i = 1; i <= last; ++i) {
+    const int s = key_slot(argv[i]);
+    if (slot < 0) {
+      slot = s;
+    } else if (s != slot) {
+      return mismatch;
+    }
+  }
+  return nullptr;
+}
+
+constexpr const char* kCrossSlot = "CROSSSLOT Keys in request don't hash to the same slot";
+constexpr const char* kScriptCrossSlot = "Script attempted to access keys that do not hash to the same slot";
+
 // redis.call / redis.pcall. Returns 1 with the result pushed, or -1 with an error table pushed
 // that the caller raises. C++ objects live only in here: lua_error longjmps and must not skip
 // their destructors.
@@ -318,6 +349,10 @@ int redis_generic_impl(lua_State* L, State* h) {
   if (h->in_redis_call) {
     push_error(L, "luaRedisGenericCommand() recursive call detected. Are you doing funny stuff with Lua debug hooks?");
     return 1;
+  }
+  if (const char* bad = h->limits.cluster_slot_checks ? check_slots(argv, h->script_slot, kScriptCrossSlot) : nullptr) {
+    push_error(L, bad);
+    return -1;
   }
   h->in_redis_call = true;
   Reply reply;
@@ -598,6 +633,16 @@ Result<Reply> LuaBackend::State::run_script(const Script& script, ArgList keys, 
   } else {
     lua_rawgeti(L, LUA_REGISTRYINDEX, cached->second);
   }
+  script_slot = -1;
+  for (const auto& k : keys) {
+    if (!limits.cluster_slot_checks) break;
+    const int s = key_slot(k);
+    if (script_slot >= 0 && s != script_slot) {
+      lua_settop(L, base);
+      return Error(ErrorCode::Script, kCrossSlot);
+    }
+    script_slot = s;
+  }
   set_array_global(L, "KEYS", keys);
   set_array_global(L, "ARGV", args);
 
@@ -744,8 +789,11 @@ void LuaBackend::command(ArgList args, Callback<Reply> done, int64_t) {
     if (state_->is_closed.load()) {
       result = Error(ErrorCode::Closed, "the client is closed");
     } else {
+      int slot = -1;
       try {
-        Reply reply = state_->keyspace.execute(argv, state_->clock->now_ms(), false, published);
+        const char* bad = state_->limits.cluster_slot_checks ? check_slots(argv, slot, kCrossSlot) : nullptr;
+        Reply reply = bad != nullptr ? Reply::error(bad)
+                                     : state_->keyspace.execute(argv, state_->clock->now_ms(), false, published);
         if (reply.is_error()) {
           result = Error(ErrorCode::Script, std::string(reply.as_string()));
         } else {

@@ -20,6 +20,11 @@ struct LuaBackendLimits {
   // Background expiry: keys removed per locked batch, and the work bound per sweep tick.
   size_t sweep_batch = 1000;
   int64_t sweep_budget_ms = 25;
+  // Redis Cluster's slot rules, applied on memory too: a script's KEYS, every key it then touches,
+  // and the keys of one multi-key command must hash to one slot (else the cluster's CROSSSLOT /
+  // "do not hash to the same slot" errors). Every primitive keeps them by construction; checking
+  // them here makes every memory test prove it. Off only to compare with a standalone server.
+  bool cluster_slot_checks = true;
 };
 
 class LuaBackend final : public Backend {
