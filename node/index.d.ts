@@ -81,6 +81,13 @@ export interface ConnectOptions {
   tls?: TlsOptions;
   /** Ops queued while disconnected before they fail with ERR_RK_QUEUE_FULL. */
   maxPending?: number;
+  /**
+   * Redis Cluster: the redis:// or rediss:// URL is a seed node of a cluster (the
+   * redis+cluster:// and rediss+cluster:// schemes imply it).
+   */
+  cluster?: boolean;
+  /** Milliseconds between cluster topology refreshes (default 10000); 0 = only on MOVED or errors. */
+  clusterRefreshMs?: number;
 }
 
 export type Algorithm = 'fixed_window' | 'sliding_window' | 'sliding_log' | 'token_bucket' | 'gcra';
@@ -176,6 +183,12 @@ export interface Stats {
   reconnects: number;
   inFlight: number;
   keys: number;
+  /** Redis Cluster: MOVED and ASK redirections followed. */
+  redirects: number;
+  /** Redis Cluster: topology (slot map) fetches that succeeded. */
+  topologyRefreshes: number;
+  /** Primaries known: the cluster's, 1 for a single server, 0 for memory. */
+  nodes: number;
 }
 
 export interface LimitCheck {

@@ -78,6 +78,9 @@ NativeClient::NativeClient(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Na
       int_field(o, "connectTimeoutMs", options.connect_timeout_ms);
       int_field(o, "commandTimeoutMs", options.command_timeout_ms);
       int_field(o, "maxPending", options.max_pending);
+      int_field(o, "clusterRefreshMs", options.cluster_refresh_ms);
+      Napi::Value cluster = o.Get("cluster");
+      if (cluster.IsBoolean()) options.cluster = cluster.As<Napi::Boolean>().Value();
       Napi::Value clock = o.Get("clock");
       if (clock.IsObject()) {
         Napi::Object clock_obj = clock.As<Napi::Object>();
@@ -181,6 +184,9 @@ Napi::Value NativeClient::stats(const Napi::CallbackInfo& info) {
     out.Set("reconnects", static_cast<double>(s.reconnects));
     out.Set("inFlight", static_cast<double>(s.in_flight));
     out.Set("keys", static_cast<double>(s.keys));
+    out.Set("redirects", static_cast<double>(s.redirects));
+    out.Set("topologyRefreshes", static_cast<double>(s.topology_refreshes));
+    out.Set("nodes", static_cast<double>(s.nodes));
     return out;
   });
 }

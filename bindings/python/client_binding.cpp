@@ -43,12 +43,23 @@ size_t to_block_cache_size(py::handle value) {
   return static_cast<size_t>(size);
 }
 
+// cluster_refresh=: seconds between topology refreshes; 0 = refresh only on errors (MOVED, ...).
+int64_t to_cluster_refresh_ms(py::handle value) {
+  PyObject* o = value.ptr();
+  const bool number = !PyBool_Check(o) && (PyLong_Check(o) || PyFloat_Check(o));
+  if (number && PyObject_Not(o) == 1) return 0;
+  if (number && PyObject_RichCompareBool(o, py::int_(0).ptr(), Py_LT) == 1) {
+    throw invalid_argument("cluster_refresh", "must be a finite number of seconds >= 0 (0 = only on errors)");
+  }
+  return seconds_to_timeout_ms(value, "cluster_refresh");
+}
+
 class NativeClient {
  public:
   NativeClient(py::handle url, py::handle prefix, py::handle clock, py::handle command_timeout,
                py::handle connect_timeout, py::handle tls_ca_file, py::handle tls_cert_file,
                py::handle tls_key_file, py::handle tls_server_name, py::handle tls_verify,
-               py::handle max_pending) {
+               py::handle max_pending, py::handle cluster, py::handle cluster_refresh) {
     const std::string url_text = to_string(url, "url");
     ClientOptions options;
     options.prefix = to_string(prefix, "prefix");
@@ -70,6 +81,8 @@ class NativeClient {
     const int64_t pending = to_int(max_pending, "max_pending");
     if (pending < 1) throw invalid_argument("max_pending", "must be >= 1");
     options.max_pending = static_cast<size_t>(pending);
+    options.cluster = to_bool(cluster, "cluster");
+    options.cluster_refresh_ms = to_cluster_refresh_ms(cluster_refresh);
     client_ = Client::open(url_text, std::move(options));
   }
 
@@ -155,6 +168,9 @@ class NativeClient {
     out["reconnects"] = s.reconnects;
     out["in_flight"] = s.in_flight;
     out["keys"] = s.keys;
+    out["redirects"] = s.redirects;
+    out["topology_refreshes"] = s.topology_refreshes;
+    out["nodes"] = s.nodes;
     return out;
   }
 
@@ -198,11 +214,12 @@ void register_client(py::module_& m) {
 
   py::class_<NativeClient>(m, "NativeClient", "The core client (internal; use redkeeper.Client).")
       .def(py::init<py::handle, py::handle, py::handle, py::handle, py::handle, py::handle,
-                    py::handle, py::handle, py::handle, py::handle, py::handle>(),
+                    py::handle, py::handle, py::handle, py::handle, py::handle, py::handle,
+                    py::handle>(),
            py::arg("url"), py::arg("prefix"), py::arg("clock"), py::arg("command_timeout"),
            py::arg("connect_timeout"), py::arg("tls_ca_file"), py::arg("tls_cert_file"),
            py::arg("tls_key_file"), py::arg("tls_server_name"), py::arg("tls_verify"),
-           py::arg("max_pending"))
+           py::arg("max_pending"), py::arg("cluster") = false, py::arg("cluster_refresh") = 10.0)
       .def("limiter", &NativeClient::limiter, py::arg("name"), py::arg("limit"), py::arg("window"),
            py::arg("algorithm"), py::arg("block_duration"), py::arg("on_error"), py::arg("rate"),
            py::arg("local_block_cache") = py::none())

@@ -13,7 +13,8 @@ const { ManualClock, kNative: kClock } = require('./clock');
 const { Limiter, limiterConfig } = require('./limiter');
 const { hitMany } = require('./multi');
 
-const CONNECT_OPTIONS = ['prefix', 'clock', 'commandTimeoutMs', 'connectTimeoutMs', 'tls', 'maxPending'];
+const CONNECT_OPTIONS = ['prefix', 'clock', 'commandTimeoutMs', 'connectTimeoutMs', 'tls', 'maxPending',
+  'cluster', 'clusterRefreshMs'];
 const TLS_OPTIONS = ['ca', 'cert', 'key', 'servername', 'rejectUnauthorized'];
 
 // The core reads TLS material from files. Node users usually pass PEM contents (fs.readFileSync), so
@@ -40,6 +41,17 @@ function nativeOptions(options, tempFiles) {
   }
   for (const name of ['commandTimeoutMs', 'connectTimeoutMs', 'maxPending']) {
     if (o[name] !== undefined) out[name] = opts.positiveInteger(o[name], name);
+  }
+  if (o.cluster !== undefined) {
+    if (typeof o.cluster !== 'boolean') throw invalidArgument('cluster', `must be a boolean, got ${opts.describe(o.cluster)}`);
+    out.cluster = o.cluster;
+  }
+  if (o.clusterRefreshMs !== undefined) {
+    opts.integer(o.clusterRefreshMs, 'clusterRefreshMs');
+    if (o.clusterRefreshMs < 0) {
+      throw invalidArgument('clusterRefreshMs', `must be >= 0 (0 = refresh only on errors), got ${o.clusterRefreshMs}`);
+    }
+    out.clusterRefreshMs = o.clusterRefreshMs;
   }
   if (o.tls !== undefined) {
     const t = opts.checkOptionsObject(o.tls, 'tls', TLS_OPTIONS);

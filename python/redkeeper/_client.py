@@ -36,6 +36,8 @@ def _open(
     tls_server_name: Optional[str],
     tls_verify: bool,
     max_pending: int,
+    cluster: bool,
+    cluster_refresh: float,
 ) -> _native.NativeClient:
     return _native.NativeClient(
         url,
@@ -49,6 +51,8 @@ def _open(
         tls_server_name,
         tls_verify,
         max_pending,
+        cluster,
+        cluster_refresh,
     )
 
 
@@ -181,7 +185,12 @@ class _ClientBase:
         tls_server_name: Optional[str] = None,
         tls_verify: bool = True,
         max_pending: int = 10000,
+        cluster: bool = False,
+        cluster_refresh: float = 10.0,
     ) -> None:
+        # cluster=True makes a redis:// or rediss:// URL a Redis Cluster seed (redis+cluster:// and
+        # rediss+cluster:// imply it); cluster_refresh: seconds between topology refreshes, 0 = only
+        # when a node answers MOVED or fails.
         self._native = _open(
             url,
             prefix,
@@ -194,6 +203,8 @@ class _ClientBase:
             tls_server_name,
             tls_verify,
             max_pending,
+            cluster,
+            cluster_refresh,
         )
         self._prims: Dict[str, Any] = {}
 
@@ -268,7 +279,9 @@ class _ClientBase:
         )
 
     def stats(self) -> Dict[str, int]:
-        """Counters: ops, errors, timeouts, reconnects, in_flight, keys."""
+        """Counters: ops, errors, timeouts, reconnects, in_flight, keys, and for Redis Cluster
+        redirects (MOVED/ASK followed), topology_refreshes and nodes (primaries known; 1 for a
+        single server, 0 for memory)."""
         return self._native.stats()
 
     @property

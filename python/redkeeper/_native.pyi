@@ -141,6 +141,8 @@ class NativeClient:
         tls_server_name: Any,
         tls_verify: Any,
         max_pending: Any,
+        cluster: Any = False,
+        cluster_refresh: Any = 10.0,
     ) -> None: ...
     def limiter(
         self,

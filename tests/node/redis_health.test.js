@@ -37,6 +37,7 @@ test('stats() counts ops, shows them in flight, and counts nothing as an error w
     const before = await rk.stats();
     expect(before).toEqual({
       ops: expect.any(Number), errors: 0, timeouts: 0, reconnects: 0, inFlight: 0, keys: expect.any(Number),
+      redirects: 0, topologyRefreshes: 0, nodes: 1,
     });
     const N = 500;
     const hits = Array.from({ length: N }, (_, i) => limiter.hit(`k${i % 7}`));

@@ -87,7 +87,8 @@ def test_health_stats_ping() -> None:
                                               "latency_ms": health.latency_ms}
         assert health.latency_ms >= 0
         stats = client.stats()
-        assert set(stats) == {"ops", "errors", "timeouts", "reconnects", "in_flight", "keys"}
+        assert set(stats) == {"ops", "errors", "timeouts", "reconnects", "in_flight", "keys", "redirects",
+                              "topology_refreshes", "nodes"}
         assert stats["ops"] >= 3 and stats["keys"] >= 1 and stats["in_flight"] == 0
         assert isinstance(client.ping(), float)
 

@@ -12,7 +12,8 @@ import pytest
 import redkeeper
 from conftest import RedisServer
 
-STAT_KEYS = {"ops", "errors", "timeouts", "reconnects", "in_flight", "keys"}
+STAT_KEYS = {"ops", "errors", "timeouts", "reconnects", "in_flight", "keys", "redirects",
+             "topology_refreshes", "nodes"}
 
 
 def test_sync_ping_health_and_exact_stats(redis_server) -> None:

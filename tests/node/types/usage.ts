@@ -50,7 +50,17 @@ async function main(rk: Client): Promise<void> {
               issued, verified, middlewares.length, store);
 }
 
+// Redis Cluster: a seed list URL, or a plain URL with the cluster option; the cluster counters.
+async function cluster(): Promise<number> {
+  const seeds = connect('redis+cluster://127.0.0.1:7000,127.0.0.1:7001', { clusterRefreshMs: 0 });
+  const seeded = connect('redis://127.0.0.1:7000', { cluster: true, clusterRefreshMs: 10_000 });
+  const { redirects, topologyRefreshes, nodes } = await seeds.stats();
+  await Promise.all([seeds.close(), seeded.close()]);
+  return redirects + topologyRefreshes + nodes;
+}
+
 const rk = connect('memory://');
+void cluster;
 main(rk).catch((err: unknown) => {
   if (err instanceof RedkeeperError) console.error(err.code);
 }).finally(() => rk.close());
