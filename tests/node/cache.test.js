@@ -1,4 +1,4 @@
-// rk.cache(namespace): every op on memory:// (ManualClock) and on a private redis-server; getOrSet's
+// rk.cache(namespace): every op on memory:// (ManualClock), a private redis-server and a cluster; getOrSet's
 // single flight in process, across clients and across 4 processes; loader errors; the store
 // failing (falls through to the loader); bad input.
 'use strict';
@@ -8,6 +8,7 @@ const path = require('path');
 const crypto = require('crypto');
 const redkeeper = require('../..');
 const { startRedis, freePort } = require('./helpers/redisServer');
+const { startCluster } = require('./helpers/redisCluster');
 
 const { connect, ManualClock } = redkeeper;
 const ROOT = path.join(__dirname, '..', '..');
@@ -15,19 +16,24 @@ const ROOT = path.join(__dirname, '..', '..');
 jest.setTimeout(60000);
 
 let server;
-beforeAll(async () => { server = await startRedis(); });
-afterAll(async () => { if (server) await server.stop(); });
+let cluster;
+beforeAll(async () => { [server, cluster] = await Promise.all([startRedis(), startCluster()]); });
+afterAll(async () => {
+  if (server) await server.stop();
+  if (cluster) await cluster.stop();
+});
 
 const fresh = () => `t-${crypto.randomBytes(6).toString('hex')}`;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-describe.each(['memory', 'redis'])('cache on %s', (backend) => {
+describe.each(['memory', 'redis', 'cluster'])('cache on %s', (backend) => {
   let rk;
   let clock;
   const clients = [];
   beforeEach(() => {
     clock = new ManualClock(1700000000000);
-    rk = backend === 'memory' ? connect('memory://', { clock }) : connect(server.url);
+    if (backend === 'memory') rk = connect('memory://', { clock });
+    else rk = connect(backend === 'cluster' ? cluster.url : server.url);
   });
   afterEach(async () => {
     await rk.close();

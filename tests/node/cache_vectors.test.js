@@ -1,5 +1,5 @@
-// tests/vectors/cache.json through the generic PrimitiveHandle on memory:// (ManualClock) and a
-// private redis-server (advance_ms sleeps there): the same core ops and results as C++ and Python.
+// tests/vectors/cache.json through the generic PrimitiveHandle on memory:// (ManualClock), a
+// private redis-server and a private Redis Cluster (advance_ms sleeps there): the same core ops and results as C++ and Python.
 'use strict';
 
 const fs = require('fs');
@@ -8,6 +8,7 @@ const crypto = require('crypto');
 const { connect, ManualClock } = require('../..');
 const { PrimitiveHandle } = require('../../node/lib/primitive');
 const { startRedis } = require('./helpers/redisServer');
+const { startCluster } = require('./helpers/redisCluster');
 
 const dir = process.env.REDKEEPER_VECTORS_DIR || path.join(__dirname, '..', 'vectors');
 const data = JSON.parse(fs.readFileSync(path.join(dir, 'cache.json'), 'utf8'));
@@ -34,15 +35,19 @@ function resolve(v, kept) {
 }
 
 let server;
-beforeAll(async () => { server = await startRedis(); });
-afterAll(async () => { if (server) await server.stop(); });
+let cluster;
+beforeAll(async () => { [server, cluster] = await Promise.all([startRedis(), startCluster()]); });
+afterAll(async () => {
+  if (server) await server.stop();
+  if (cluster) await cluster.stop();
+});
 
-describe.each(['memory', 'redis'])('cache vectors on %s', (backend) => {
+describe.each(['memory', 'redis', 'cluster'])('cache vectors on %s', (backend) => {
   test.each(data.cases.map((c) => [c.name, c]))('%s', async (_name, c) => {
     const clock = new ManualClock(1700000000000);
     const rk = backend === 'memory'
       ? connect('memory://', { clock })
-      : connect(server.url, { prefix: `v${crypto.randomBytes(4).toString('hex')}` });
+      : connect(backend === 'cluster' ? cluster.url : server.url, { prefix: `v${crypto.randomBytes(4).toString('hex')}` });
     try {
       const handle = new PrimitiveHandle(rk, 'cache', c.config);
       const kept = {};

@@ -1,4 +1,4 @@
-// rk.idempotency on memory:// (ManualClock) and on a private redis-server: the shared vectors
+// rk.idempotency on memory:// (ManualClock), a private redis-server and a private Redis Cluster: the shared vectors
 // (tests/vectors/idempotency.json, raw core ops), begin/complete/abandon/extend, once() for webhooks,
 // a crashed process freeing its key after the marker TTL, and bad input.
 'use strict';
@@ -8,20 +8,26 @@ const path = require('path');
 const { connect, ManualClock } = require('../..');
 const { Idempotency } = require('../../node/lib/idempotency');
 const { PrimitiveHandle } = require('../../node/lib/primitive');
+const { startCluster } = require('./helpers/redisCluster');
 const { startRedis, delay } = require('./helpers/redisServer');
 const { load } = require('./helpers/vectors');
 
 const T0 = 1700000000000;
 let server;
+let cluster;
 let counter = 0;
 
-beforeAll(async () => { server = await startRedis(); }, 30000);
-afterAll(async () => { if (server) await server.stop(); });
+beforeAll(async () => { [server, cluster] = await Promise.all([startRedis(), startCluster()]); }, 30000);
+afterAll(async () => {
+  if (server) await server.stop();
+  if (cluster) await cluster.stop();
+});
 
 function prefix() { counter += 1; return `ji${process.pid}x${counter}`; }
 
 function open(backend, clock) {
-  return backend === 'memory' ? connect('memory://', { clock, prefix: prefix() }) : connect(server.url, { prefix: prefix() });
+  if (backend === 'memory') return connect('memory://', { clock, prefix: prefix() });
+  return connect(backend === 'cluster' ? cluster.url : server.url, { prefix: prefix() });
 }
 
 // Runs one case of idempotency.json / otp.json through the generic handle (core args and results).
@@ -52,7 +58,7 @@ async function runVectorCase(c, kind, backend) {
       const result = await handle.call(step.op, args);
       for (const [field, want] of Object.entries(step.expect)) {
         const got = result[field];
-        if (backend === 'redis' && field.endsWith('_ms') && Number.isInteger(want) && Number.isInteger(got)) {
+        if (backend !== 'memory' && field.endsWith('_ms') && Number.isInteger(want) && Number.isInteger(got)) {
           expect([where, field, got <= want && got >= want - 1000]).toEqual([where, field, true]);
         } else {
           expect([where, field, got]).toEqual([where, field, want]);
@@ -69,8 +75,8 @@ async function runVectorCase(c, kind, backend) {
 function vectorCases(file) {
   const out = [];
   for (const c of load(file).cases) {
-    for (const backend of ['memory', 'redis']) {
-      if (!(c.clock && backend === 'redis')) out.push([`${backend}: ${c.name}`, c, backend]);
+    for (const backend of ['memory', 'redis', 'cluster']) {
+      if (!(c.clock && backend !== 'memory')) out.push([`${backend}: ${c.name}`, c, backend]);
     }
   }
   return out;
@@ -82,7 +88,7 @@ describe('idempotency vectors', () => {
   });
 });
 
-describe.each(['memory', 'redis'])('rk.idempotency on %s', (backend) => {
+describe.each(['memory', 'redis', 'cluster'])('rk.idempotency on %s', (backend) => {
   let clock;
   let rk;
   beforeEach(() => {

@@ -1,4 +1,4 @@
-// Shared lock vectors (tests/vectors/locks.json) through the core 'lock' primitive, memory and Redis.
+// Shared lock vectors (tests/vectors/locks.json) through the core 'lock' primitive, memory, Redis and a Redis Cluster.
 'use strict';
 
 const crypto = require('crypto');
@@ -6,17 +6,22 @@ const path = require('path');
 const { connect } = require('../..');
 const { PrimitiveHandle } = require('../../node/lib/primitive');
 const { startRedis } = require('./helpers/redisServer');
+const { startCluster } = require('./helpers/redisCluster');
 
 const DATA = require(path.join(__dirname, '..', 'vectors', 'locks.json'));
 jest.setTimeout(30000);
 
 let server;
-beforeAll(async () => { server = await startRedis(); });
-afterAll(async () => { if (server) await server.stop(); });
+let cluster;
+beforeAll(async () => { [server, cluster] = await Promise.all([startRedis(), startCluster()]); });
+afterAll(async () => {
+  if (server) await server.stop();
+  if (cluster) await cluster.stop();
+});
 
-describe.each(['memory', 'redis'])('lock vectors on %s', (backend) => {
+describe.each(['memory', 'redis', 'cluster'])('lock vectors on %s', (backend) => {
   let rk;
-  beforeEach(() => { rk = backend === 'memory' ? connect('memory://') : connect(server.url); });
+  beforeEach(() => { rk = connect({ memory: 'memory://', redis: server.url, cluster: cluster.url }[backend]); });
   afterEach(async () => { await rk.close(); });
 
   test.each(DATA.cases.map((c) => [c.name, c]))('%s', async (_, c) => {

@@ -1,4 +1,4 @@
-// rk.otp on memory:// (ManualClock) and on a private redis-server: the shared vectors
+// rk.otp on memory:// (ManualClock), a private redis-server and a private Redis Cluster: the shared vectors
 // (tests/vectors/otp.json, raw core ops), generated codes, the sixth wrong guess refused even with the
 // right code, cooldown, the secret policy, the stored form (an HMAC rebuilt with node:crypto, never
 // the code) and bad input.
@@ -8,21 +8,27 @@ const crypto = require('crypto');
 const { connect, ManualClock } = require('../..');
 const { Otp } = require('../../node/lib/otp');
 const { PrimitiveHandle } = require('../../node/lib/primitive');
+const { startCluster } = require('./helpers/redisCluster');
 const { startRedis } = require('./helpers/redisServer');
 const { load } = require('./helpers/vectors');
 
 const T0 = 1700000000000;
 const SECRET = 'test-secret-0123456789abcdef';
 let server;
+let cluster;
 let counter = 0;
 
-beforeAll(async () => { server = await startRedis(); }, 30000);
-afterAll(async () => { if (server) await server.stop(); });
+beforeAll(async () => { [server, cluster] = await Promise.all([startRedis(), startCluster()]); }, 30000);
+afterAll(async () => {
+  if (server) await server.stop();
+  if (cluster) await cluster.stop();
+});
 
 function prefix() { counter += 1; return `jo${process.pid}x${counter}`; }
 
 function open(backend, clock) {
-  return backend === 'memory' ? connect('memory://', { clock, prefix: prefix() }) : connect(server.url, { prefix: prefix() });
+  if (backend === 'memory') return connect('memory://', { clock, prefix: prefix() });
+  return connect(backend === 'cluster' ? cluster.url : server.url, { prefix: prefix() });
 }
 
 async function runVectorCase(c, backend) {
@@ -47,7 +53,7 @@ async function runVectorCase(c, backend) {
       const result = await handle.call(step.op, step.args || {});
       for (const [field, want] of Object.entries(step.expect)) {
         const got = result[field] === undefined ? null : result[field];
-        if (backend === 'redis' && field.endsWith('_ms') && Number.isInteger(want) && Number.isInteger(got)) {
+        if (backend !== 'memory' && field.endsWith('_ms') && Number.isInteger(want) && Number.isInteger(got)) {
           expect([where, field, got <= want && got >= want - 1000]).toEqual([where, field, true]);
         } else {
           expect([where, field, got]).toEqual([where, field, want]);
@@ -61,9 +67,9 @@ async function runVectorCase(c, backend) {
 
 const CASES = [];
 for (const c of load('otp.json').cases) {
-  for (const backend of ['memory', 'redis']) {
+  for (const backend of ['memory', 'redis', 'cluster']) {
     // Cases needing the injected clock run on memory only: Redis expires keys on its own clock.
-    if (!(c.clock && backend === 'redis')) CASES.push([`${backend}: ${c.name}`, c, backend]);
+    if (!(c.clock && backend !== 'memory')) CASES.push([`${backend}: ${c.name}`, c, backend]);
   }
 }
 
@@ -71,7 +77,7 @@ describe('otp vectors', () => {
   test.each(CASES)('%s', async (_name, c, backend) => { await runVectorCase(c, backend); });
 });
 
-describe.each(['memory', 'redis'])('rk.otp on %s', (backend) => {
+describe.each(['memory', 'redis', 'cluster'])('rk.otp on %s', (backend) => {
   let clock;
   let rk;
   beforeEach(() => {

@@ -1,16 +1,19 @@
-// rk.sessions from Node on memory:// (ManualClock) and a private redis-server (short real TTLs):
+// rk.sessions from Node on memory:// (ManualClock), a private redis-server and a private Redis Cluster (short real TTLs):
 // every op, idle/absolute expiry, the per-user index under concurrency, typed errors for bad input.
 'use strict';
 
 const { connect, ManualClock } = require('../..');
 const { startRedis, delay } = require('./helpers/redisServer');
+const { startCluster } = require('./helpers/redisCluster');
 
 let server;
+let cluster;
 const clients = [];
-beforeAll(async () => { server = await startRedis(); });
+beforeAll(async () => { [server, cluster] = await Promise.all([startRedis(), startCluster()]); });
 afterAll(async () => {
   await Promise.all(clients.map((c) => c.close()));
   if (server) await server.stop();
+  if (cluster) await cluster.stop();
 });
 
 let n = 0;
@@ -22,14 +25,14 @@ function env(kind) {
     clients.push(rk);
     return { rk, advance: async (ms) => clock.advance(ms) };
   }
-  const rk = connect(server.url, { prefix, commandTimeoutMs: 5000 });
+  const rk = connect(kind === 'cluster' ? cluster.url : server.url, { prefix, commandTimeoutMs: 5000 });
   clients.push(rk);
   return { rk, advance: (ms) => delay(ms) };
 }
 
 const ID = /^[A-Za-z0-9_-]{43}$/;
 
-describe.each(['memory', 'redis'])('sessions on %s', (kind) => {
+describe.each(['memory', 'redis', 'cluster'])('sessions on %s', (kind) => {
   test('create, get, update, destroy', async () => {
     const { rk } = env(kind);
     const s = rk.sessions;

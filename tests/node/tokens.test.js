@@ -12,6 +12,7 @@ const { requireValidToken } = require('../../node/express');
 const { PrimitiveHandle } = require('../../node/lib/primitive');
 const { load } = require('./helpers/vectors');
 const { startRedis, delay } = require('./helpers/redisServer');
+const { startCluster } = require('./helpers/redisCluster');
 
 const V = load('tokens.json');
 const SECRET = 'node-secret';
@@ -30,17 +31,20 @@ function makeJwt(claims, secret = SECRET, alg = 'HS256') {
 }
 
 let server;
+let cluster;
 const clients = [];
-beforeAll(async () => { server = await startRedis(); });
+beforeAll(async () => { [server, cluster] = await Promise.all([startRedis(), startCluster()]); });
 afterAll(async () => {
   await Promise.all(clients.map((c) => c.close()));
   if (server) await server.stop();
+  if (cluster) await cluster.stop();
 });
 
 let n = 0;
 function open(kind, clock) {
   const prefix = `tk${process.pid}x${n++}`;
-  const rk = kind === 'memory' ? connect('memory://', { clock, prefix }) : connect(server.url, { clock, prefix, commandTimeoutMs: 5000 });
+  const url = { memory: 'memory://', redis: server.url, cluster: cluster.url }[kind];
+  const rk = kind === 'memory' ? connect(url, { clock, prefix }) : connect(url, { clock, prefix, commandTimeoutMs: 5000 });
   clients.push(rk);
   return rk;
 }
@@ -53,7 +57,7 @@ function env(kind) {
   return { rk: open(kind), now: () => Date.now() / 1000, advance: (ms) => delay(ms) };
 }
 
-describe.each(['memory', 'redis'])('token vectors on %s', (kind) => {
+describe.each(['memory', 'redis', 'cluster'])('token vectors on %s', (kind) => {
   test.each(V.sequences.map((s) => [s.name, s]))('%s', async (_name, seq) => {
     const clock = new ManualClock(V.clock_start_ms);
     const rk = open(kind, clock);
@@ -93,7 +97,7 @@ describe('decode and verify vectors', () => {
   });
 });
 
-describe.each(['memory', 'redis'])('tokens on %s', (kind) => {
+describe.each(['memory', 'redis', 'cluster'])('tokens on %s', (kind) => {
   test('revoke, isRevoked, check, expiry, stats', async () => {
     const { rk, now, advance } = env(kind);
     const tokens = rk.tokens;

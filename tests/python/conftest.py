@@ -518,3 +518,15 @@ def cluster_factory() -> Iterator[Any]:
     finally:
         for c in made:
             c.stop()
+
+
+# The stores the primitive suites run on: memory://, one redis-server, and the shared cluster.
+BACKENDS = ["memory", "redis", "cluster"]
+
+
+def backend_url(request: pytest.FixtureRequest, backend: str) -> str:
+    if backend == "memory":
+        return "memory://"
+    if backend == "cluster":
+        return request.getfixturevalue("redis_cluster").url
+    return request.getfixturevalue("redis_server").url

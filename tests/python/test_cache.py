@@ -18,10 +18,12 @@ import pytest
 import redkeeper
 from redkeeper.cache import AsyncCache, Cache, CacheStats
 
+from conftest import BACKENDS, backend_url
+
 T0 = 1_700_000_000_000
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
@@ -33,7 +35,7 @@ def clock() -> redkeeper.ManualClock:
 
 @pytest.fixture
 def url(backend: str, request: pytest.FixtureRequest) -> str:
-    return "memory://" if backend == "memory" else request.getfixturevalue("redis_server").url
+    return backend_url(request, backend)
 
 
 @pytest.fixture

@@ -15,6 +15,8 @@ import pytest
 import redkeeper
 from redkeeper._primitive import PrimitiveHandle
 
+from conftest import BACKENDS, backend_url
+
 VECTORS = Path(os.environ.get("REDKEEPER_VECTORS_DIR", Path(__file__).parent.parent / "vectors"))
 DATA = json.loads((VECTORS / "cache.json").read_text())
 
@@ -38,7 +40,7 @@ def resolve(v: Any, kept: Dict[str, Any]) -> Any:
     return v
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
@@ -49,7 +51,7 @@ def test_vector(case: Dict[str, Any], backend: str, request: pytest.FixtureReque
     if backend == "memory":
         client = redkeeper.Client("memory://", clock=clock)
     else:
-        client = redkeeper.Client(request.getfixturevalue("redis_server").url, prefix="v" + uuid.uuid4().hex[:8])
+        client = redkeeper.Client(backend_url(request, backend), prefix="v" + uuid.uuid4().hex[:8])
     try:
         handle = PrimitiveHandle(client, "cache", case["config"])
         kept: Dict[str, Any] = {}

@@ -19,12 +19,12 @@ import redkeeper
 from redkeeper._primitive import PrimitiveHandle
 from redkeeper.idempotency import AsyncIdempotency, Idempotency, IdempotencyBegin, OnceResult
 
-from conftest import load_vectors
+from conftest import BACKENDS, backend_url, load_vectors
 
 T0 = 1_700_000_000_000
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
@@ -36,7 +36,7 @@ def clock() -> redkeeper.ManualClock:
 
 @pytest.fixture
 def url(backend: str, request: pytest.FixtureRequest) -> str:
-    return "memory://" if backend == "memory" else request.getfixturevalue("redis_server").url
+    return backend_url(request, backend)
 
 
 def fresh_prefix() -> str:
@@ -107,13 +107,13 @@ def vector_params(file: str) -> List[Any]:
     """(case, backend) pairs: cases needing the injected clock run on memory only (Redis expires keys
     on its own clock)."""
     return [pytest.param(case, where, id=f"{where}: {case['name']}")
-            for case in load_vectors(file)["cases"] for where in ("memory", "redis")
-            if not (case.get("clock") and where == "redis")]
+            for case in load_vectors(file)["cases"] for where in BACKENDS
+            if not (case.get("clock") and where != "memory")]
 
 
 @pytest.mark.parametrize("case,where", vector_params("idempotency.json"))
 def test_vectors(case: Dict[str, Any], where: str, request: pytest.FixtureRequest) -> None:
-    url = "memory://" if where == "memory" else request.getfixturevalue("redis_server").url
+    url = backend_url(request, where)
     run_vector_case(case, "idempotency", url)
 
 

@@ -9,14 +9,14 @@ import pytest
 
 import redkeeper
 from redkeeper._primitive import PrimitiveHandle
-from conftest import load_vectors
+from conftest import BACKENDS, backend_url, load_vectors
 
 DATA = load_vectors("locks.json")
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=BACKENDS)
 def client(request: pytest.FixtureRequest) -> Any:
-    url = "memory://" if request.param == "memory" else request.getfixturevalue("redis_server").url
+    url = backend_url(request, request.param)
     c = redkeeper.Client(url)
     yield c
     c.close()

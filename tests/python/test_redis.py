@@ -10,6 +10,7 @@ from typing import Any, Dict
 import pytest
 
 import redkeeper
+from conftest import backend_url
 from test_vectors import LIMITER, run_case_async, run_case_sync
 
 
@@ -78,17 +79,21 @@ def _fresh_prefix() -> str:
     return "v" + uuid.uuid4().hex[:16]  # each case starts from empty keys
 
 
+# "cluster": the same vectors on the shared 3-primary cluster (redis+cluster:// URL).
+@pytest.mark.parametrize("store", ["redis", "cluster"])
 @pytest.mark.parametrize("case", LIMITER_CASES, ids=lambda c: c["name"])
-def test_limiter_vector_on_redis_sync(redis_server, case: Dict[str, Any]) -> None:
+def test_limiter_vector_on_redis_sync(request, store: str, case: Dict[str, Any]) -> None:
     clock = redkeeper.ManualClock(start_ms=case["start_ms"])
-    with redkeeper.Client(redis_server.url, prefix=_fresh_prefix(), clock=clock) as client:
+    with redkeeper.Client(backend_url(request, store), prefix=_fresh_prefix(), clock=clock) as client:
         run_case_sync(client, clock, case)
 
 
+@pytest.mark.parametrize("store", ["redis", "cluster"])
 @pytest.mark.parametrize("case", LIMITER_CASES, ids=lambda c: c["name"])
-async def test_limiter_vector_on_redis_async(redis_server, case: Dict[str, Any]) -> None:
+async def test_limiter_vector_on_redis_async(request, store: str, case: Dict[str, Any]) -> None:
     clock = redkeeper.ManualClock(start_ms=case["start_ms"])
-    async with redkeeper.AsyncClient(redis_server.url, prefix=_fresh_prefix(), clock=clock) as client:
+    async with redkeeper.AsyncClient(backend_url(request, store), prefix=_fresh_prefix(),
+                                     clock=clock) as client:
         await run_case_async(client, clock, case)
 
 

@@ -15,7 +15,7 @@ import pytest
 import redkeeper
 from redkeeper.sessions import AsyncSessions, SessionInfo, SessionListing, Sessions
 
-from conftest import admin_command
+from conftest import BACKENDS, admin_command, backend_url
 
 _prefixes = itertools.count()
 
@@ -35,16 +35,15 @@ class Env:
             await asyncio.sleep(seconds)
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=BACKENDS)
 async def env(request: pytest.FixtureRequest) -> AsyncIterator[Env]:
     prefix = f"rkpy{next(_prefixes)}"
     if request.param == "memory":
         clock = redkeeper.ManualClock()
         client = redkeeper.AsyncClient("memory://", prefix=prefix, clock=clock)
     else:
-        server = request.getfixturevalue("redis_server")
         clock = None
-        client = redkeeper.AsyncClient(server.url, prefix=prefix)
+        client = redkeeper.AsyncClient(backend_url(request, request.param), prefix=prefix)
     yield Env(request.param, client, clock)
     await client.aclose()
 

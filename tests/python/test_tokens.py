@@ -19,7 +19,7 @@ import redkeeper
 from redkeeper._primitive import PrimitiveHandle
 from redkeeper.tokens import AsyncTokens, AsyncTokenVersions, TokenVersions, Tokens, UserAudit
 
-from conftest import admin_command, load_vectors
+from conftest import BACKENDS, admin_command, backend_url, load_vectors
 
 VECTORS = load_vectors("tokens.json")
 SECRET = "py-secret"
@@ -51,10 +51,10 @@ def _vector_client(backend: str, request: pytest.FixtureRequest, clock: redkeepe
     prefix = f"rkvec{next(_prefixes)}"
     if backend == "memory":
         return redkeeper.Client("memory://", prefix=prefix, clock=clock)
-    return redkeeper.Client(request.getfixturevalue("redis_server").url, prefix=prefix, clock=clock)
+    return redkeeper.Client(backend_url(request, backend), prefix=prefix, clock=clock)
 
 
-@pytest.mark.parametrize("backend", ["memory", "redis"])
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("seq", VECTORS["sequences"], ids=lambda s: s["name"])
 def test_vector_sequences(backend: str, seq: Dict[str, Any], request: pytest.FixtureRequest) -> None:
     clock = redkeeper.ManualClock(VECTORS["clock_start_ms"])
@@ -123,7 +123,7 @@ class Env:
             await asyncio.sleep(seconds)
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=BACKENDS)
 async def env(request: pytest.FixtureRequest) -> AsyncIterator[Env]:
     prefix = f"rkpyt{next(_prefixes)}"
     server = None
@@ -131,7 +131,7 @@ async def env(request: pytest.FixtureRequest) -> AsyncIterator[Env]:
         clock = redkeeper.ManualClock(int(time.time() * 1000))
         client = redkeeper.AsyncClient("memory://", prefix=prefix, clock=clock)
     else:
-        server = request.getfixturevalue("redis_server")
+        server = request.getfixturevalue("redis_server" if request.param == "redis" else "redis_cluster")
         clock = None
         client = redkeeper.AsyncClient(server.url, prefix=prefix)
     yield Env(request.param, client, clock, server)
