@@ -6,6 +6,9 @@
 // hits every contender alike.
 // Usage: node bench/node_redis.js [--seconds S] [--rounds R] [--keys K] [--concurrency 1,64]
 //                                 [--ceiling-clients 1,4] [--json]
+//        node bench/node_redis.js --cluster [--seconds S] [--rounds R] [--keys 10000]
+// --cluster: our limiter at concurrency 64 (keys spread over --keys ids) on a private 3-primary Redis
+// Cluster (redis+cluster://, no replicas) against a private single redis-server, same run.
 'use strict';
 
 const { execFile } = require('child_process');
@@ -23,7 +26,8 @@ function arg(name, fallback) {
 
 const SECONDS = Number(arg('seconds', 2));
 const ROUNDS = Number(arg('rounds', 3));
-const KEYS = Number(arg('keys', 1000));
+const CLUSTER = process.argv.includes('--cluster');
+const KEYS = Number(arg('keys', CLUSTER ? 10000 : 1000));
 const CONCURRENCY = String(arg('concurrency', '1,64')).split(',').map(Number);
 const CEILING_CLIENTS = String(arg('ceiling-clients', '1,4')).split(',').map(Number);
 const JSON_OUT = process.argv.includes('--json');
@@ -47,6 +51,17 @@ const CLOCK_TICKS = 100;
 
 // Closed loop: `concurrency` callers each await one op at a time for SECONDS. Returns ops/s, the
 // latency of every op (ms), and client (this process) and server CPU microseconds per op.
+// serverPid: one pid, or several (a cluster's nodes: their CPU is summed).
+function serversCpuMs(serverPid) {
+  let total = 0;
+  for (const pid of [].concat(serverPid)) {
+    const ms = processCpuMs(pid);
+    if (ms === undefined) return undefined;
+    total += ms;
+  }
+  return total;
+}
+
 async function measure(op, concurrency, serverPid) {
   const latencies = [];
   const endAt = process.hrtime.bigint() + BigInt(Math.round(SECONDS * 1e9));
@@ -65,11 +80,11 @@ async function measure(op, concurrency, serverPid) {
     }
   }
   const start = process.hrtime.bigint();
-  const server0 = processCpuMs(serverPid);
+  const server0 = serversCpuMs(serverPid);
   const client0 = process.cpuUsage();
   await Promise.all(Array.from({ length: concurrency }, caller));
   const client = process.cpuUsage(client0);
-  const server1 = processCpuMs(serverPid);
+  const server1 = serversCpuMs(serverPid);
   const elapsedS = Number(process.hrtime.bigint() - start) / 1e9;
   if (failures > 0) throw new Error(`${failures} ops failed`);
   const n = latencies.length;
@@ -271,7 +286,54 @@ async function main() {
   if (!ownScript) console.log('(could not capture the script redkeeper sends: own-script ceiling skipped)');
 }
 
-main().catch((err) => {
+// --cluster: our fixed-window limiter at c=64 on a 3-primary cluster vs one redis-server.
+async function clusterMain() {
+  const { startCluster } = require('../tests/node/helpers/redisCluster');
+  const [server, cluster] = await Promise.all([startRedis(), startCluster({ replicas: 0 })]);
+  const stores = [
+    ['single node', connect(server.url, { commandTimeoutMs: 5000 }), [server.pid]],
+    ['cluster (3 primaries)', connect(cluster.url, { commandTimeoutMs: 5000 }), cluster.nodes.map((n) => n.pid)],
+  ];
+  const contenders = stores.map(([label, rk, pids]) => {
+    const lim = rk.limiter('bench', { algorithm: 'fixed_window', limit: LIMIT, window: WINDOW_S });
+    const op = async (key) => {
+      const r = await lim.hit(key);
+      if (r.degraded || !r.allowed) throw new Error('not a real admitted hit');
+    };
+    return [label, op, pids, rk];
+  });
+  try {
+    for (const [, op] of contenders) await Promise.all(keys.map((k) => op(k))); // warm-up: every key
+    const samples = new Map();
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const [label, op, pids] of contenders) {
+        const m = await measure(op, 64, pids);
+        if (!samples.has(label)) samples.set(label, []);
+        samples.get(label).push(m);
+      }
+    }
+    console.log(`node ${process.version}, fixed window, limit ${LIMIT} per ${WINDOW_S} s (nothing rejected), ` +
+      `concurrency 64 over ${KEYS} ids, ${SECONDS} s per measurement, median of ${ROUNDS} interleaved rounds; ` +
+      'server CPU summed over the cluster nodes');
+    const medians = {};
+    for (const [label, runs] of samples) {
+      const mid = [...runs].sort((a, b) => a.opsPerS - b.opsPerS)[runs.length >> 1];
+      const lat = runs.flatMap((r) => r.latencies).sort((a, b) => a - b);
+      medians[label] = mid.opsPerS;
+      console.log(`${label.padEnd(24)} ${fmt(mid.opsPerS).padStart(10)} ops/s   p50 ${percentile(lat, 50).toFixed(3)} ms` +
+        `   p99 ${percentile(lat, 99).toFixed(3)} ms   client ${median(runs.map((r) => r.clientCpuUs)).toFixed(1)} us/op` +
+        `   server ${median(runs.map((r) => r.serverCpuUs)).toFixed(1)} us/op`);
+    }
+    const st = await contenders[1][3].stats();
+    console.log(`cluster / single node: ${(medians['cluster (3 primaries)'] / medians['single node']).toFixed(2)}x` +
+      `; cluster client nodes=${st.nodes} redirects=${st.redirects} errors=${st.errors}`);
+  } finally {
+    for (const [, , , rk] of contenders) await rk.close();
+    await Promise.all([server.stop(), cluster.stop()]);
+  }
+}
+
+(CLUSTER ? clusterMain() : main()).catch((err) => {
   console.error(err);
   process.exit(1);
 });

@@ -3,6 +3,11 @@
 algorithm, same private redis-server, one process run; plus the pipelined redis-benchmark ceiling.
 
     python bench/python_redis.py [--seconds 1.5] [--rounds 3] [--keys 1000] [--only fixed_window]
+    python bench/python_redis.py --cluster [--seconds 1.5] [--rounds 3] [--keys 10000]
+
+--cluster: redkeeper's limiter (async, concurrency 64, keys spread over --keys ids) on a private
+3-primary Redis Cluster (redis+cluster://, no replicas) against the same on a private single
+redis-server, interleaved rounds in one run; prints ops/s, latency, client and summed server CPU.
 
 Contenders per algorithm (fixed_window <-> FixedWindowRateLimiter, sliding_window <->
 SlidingWindowCounterRateLimiter):
@@ -110,6 +115,78 @@ class Server:
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait(10)
+        self.dir.cleanup()
+
+
+class ClusterServers:
+    """A private Redis Cluster of `primaries` primaries (no replicas) made with
+    `redis-cli --cluster create`; cpu_s() sums every node's CPU."""
+
+    def __init__(self, primaries: int = 3) -> None:
+        binary, cli = shutil.which("redis-server"), shutil.which("redis-cli")
+        if not binary or not cli:
+            sys.exit("redis-server and redis-cli are needed (apt-get install redis-server)")
+        self.dir = tempfile.TemporaryDirectory(prefix="rk-bench-cluster-")
+        self.ports = [free_port() for _ in range(primaries)]
+        self.procs = []
+        for port in self.ports:
+            node_dir = os.path.join(self.dir.name, str(port))
+            os.mkdir(node_dir)
+            # An explicit bus port: the default (port + 10000) overflows for ephemeral ports.
+            self.procs.append(subprocess.Popen(
+                [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                 "--dir", node_dir, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                 "--cluster-port", str(free_port())],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        deadline = time.monotonic() + 10
+        for port in self.ports:
+            while True:
+                try:
+                    if command(port, b"PING") == b"+PONG":
+                        break
+                except OSError:
+                    pass
+                if time.monotonic() > deadline:
+                    self.stop()
+                    sys.exit("cluster node did not start")
+                time.sleep(0.02)
+        made = subprocess.run([cli, "--cluster", "create", *[f"127.0.0.1:{p}" for p in self.ports],
+                               "--cluster-replicas", "0", "--cluster-yes"], capture_output=True, timeout=60)
+        if made.returncode != 0:
+            self.stop()
+            sys.exit(f"redis-cli --cluster create failed: {made.stdout.decode()} {made.stderr.decode()}")
+        while not all(b"cluster_state:ok" in self._info(p) for p in self.ports):
+            if time.monotonic() > deadline + 20:
+                self.stop()
+                sys.exit("cluster did not reach cluster_state:ok")
+            time.sleep(0.05)
+
+    @staticmethod
+    def _info(port: int) -> bytes:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            s.sendall(resp(b"CLUSTER", b"INFO"))
+            data = b""
+            while b"cluster_state" not in data or not data.endswith(b"\r\n"):
+                data += s.recv(65536)
+            return data
+
+    @property
+    def url(self) -> str:
+        return "redis+cluster://" + ",".join(f"127.0.0.1:{p}" for p in self.ports)
+
+    def cpu_s(self) -> float:
+        total = 0.0
+        for proc in self.procs:
+            with open(f"/proc/{proc.pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / CLK_TCK
+        return total
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            proc.terminate()
+        for proc in self.procs:
+            proc.wait(10)
         self.dir.cleanup()
 
 
@@ -315,8 +392,8 @@ def make_contenders(url: str, algorithm: str, loop: asyncio.AbstractEventLoop): 
     }, closers, async_closers
 
 
-def fmt_row(name: str, run: Run) -> str:
-    return (f"    {name:<18} {run.ops_per_s:>10,.0f} ops/s   p50 {percentile(run.latencies_ns, .5):7.3f} ms"
+def fmt_row(name: str, run: Run, width: int = 18) -> str:
+    return (f"    {name:<{width}} {run.ops_per_s:>10,.0f} ops/s   p50 {percentile(run.latencies_ns, .5):7.3f} ms"
             f"   p99 {percentile(run.latencies_ns, .99):7.3f} ms   client {run.client_cpu_s / run.ops * 1e6:6.1f}"
             f" us/op   server {run.server_cpu_s / run.ops * 1e6:5.1f} us/op")
 
@@ -325,10 +402,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=1.5, help="per contender per round")
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--keys", type=int, default=1000)
+    ap.add_argument("--keys", type=int, default=None, help="ids hit in turn (default 1000; --cluster: 10000)")
     ap.add_argument("--only", choices=sorted(PAIRS), action="append")
+    ap.add_argument("--cluster", action="store_true",
+                    help="our limiter on a 3-primary cluster vs a single node (async c=64)")
     opts = ap.parse_args()
-    keys = [f"user-{i}" for i in range(opts.keys)]
+    if opts.cluster:
+        cluster_main(opts)
+        return
+    keys = [f"user-{i}" for i in range(opts.keys or 1000)]
     algorithms = opts.only or ["fixed_window", "sliding_window"]
 
     server = Server()
@@ -399,6 +481,45 @@ def main() -> None:
     for line in summary:
         print("  " + line)
     sys.exit(0 if ok else 1)
+
+
+def cluster_main(opts: argparse.Namespace) -> None:
+    """--cluster: redkeeper's limiter on a 3-primary cluster vs one redis-server, same run."""
+    keys = [f"user-{i}" for i in range(opts.keys or 10000)]
+    algorithms = opts.only or ["fixed_window", "sliding_window"]
+    single, cluster = Server(), ClusterServers()
+    stores = {"single node": (f"redis://127.0.0.1:{single.port}/0", single), "cluster (3 primaries)":
+              (cluster.url, cluster)}
+    print(f"python {sys.version.split()[0]}, redkeeper {redkeeper.__version__}, {os.cpu_count()} cpus,"
+          f" load avg {os.getloadavg()[0]:.1f}; redis-server on port {single.port}, cluster {cluster.url};"
+          f" async c=64 over {len(keys)} ids; {opts.rounds} interleaved rounds x {opts.seconds}s, median shown")
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        for algorithm in algorithms:
+            clients = {name: redkeeper.AsyncClient(url, prefix=f"bc{os.getpid()}{algorithm[:2]}")
+                       for name, (url, _) in stores.items()}
+            series: Dict[str, Series] = {}
+            for _ in range(opts.rounds):
+                for name, (_, server) in stores.items():
+                    lim = clients[name].limiter("bench", limit=LIMIT, window=WINDOW_S, algorithm=algorithm)
+                    run = loop.run_until_complete(run_async(lim.hit, keys, 64, opts.seconds, server))
+                    series.setdefault(name, Series()).runs.append(run)
+            print(f"\n{algorithm}  (server CPU: summed over the cluster's nodes)")
+            rows = {name: s.median() for name, s in series.items()}
+            for name, run in rows.items():
+                print(fmt_row(name, run, 21))
+            stats = clients["cluster (3 primaries)"].stats()
+            single_ops = rows["single node"].ops_per_s
+            cluster_ops = rows["cluster (3 primaries)"].ops_per_s
+            print(f"    -> cluster / single node = {cluster_ops / single_ops:.2f}x; cluster client: "
+                  f"nodes={stats['nodes']} redirects={stats['redirects']} errors={stats['errors']}")
+            for c in clients.values():
+                loop.run_until_complete(c.aclose())
+    finally:
+        loop.close()
+        single.stop()
+        cluster.stop()
 
 
 async def _make_in_loop(url: str, algorithm: str):
