@@ -482,6 +482,19 @@ class RedisCluster:
             return f"live primaries cover {covered} slots"
         return ""
 
+    def crossslot_errors(self) -> int:
+        """CROSSSLOT errors the live nodes answered so far (INFO errorstats)."""
+        total = 0
+        for n in self.live_nodes():
+            try:
+                text = _parse_info(n.command("INFO", "errorstats"))
+            except OSError:
+                continue
+            stat = text.get("errorstat_CROSSSLOT")
+            if stat:
+                total += int(stat.split("count=")[1].split(",")[0])
+        return total
+
     def stop(self) -> None:
         for n in self.nodes:
             n.kill()
@@ -500,6 +513,10 @@ def redis_cluster() -> Iterator[RedisCluster]:
     cluster = RedisCluster()
     try:
         yield cluster
+        # Every primitive keeps the keys of one operation in one slot: no test, whatever it did on
+        # this cluster, may have made a node answer CROSSSLOT.
+        crossslot = cluster.crossslot_errors()
+        assert crossslot == 0, f"{crossslot} operations got CROSSSLOT on the shared cluster"
     finally:
         cluster.stop()
 
@@ -515,6 +532,8 @@ def cluster_factory() -> Iterator[Any]:
 
     try:
         yield make
+        for c in made:
+            assert c.crossslot_errors() == 0, "an operation got CROSSSLOT"
     finally:
         for c in made:
             c.stop()

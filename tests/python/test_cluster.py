@@ -47,17 +47,6 @@ def ids_on_each_primary(cluster: RedisCluster, per_node: int = 1, tag: str = "id
     return out
 
 
-def crossslot_errors(cluster: RedisCluster) -> int:
-    total = 0
-    for n in cluster.live_nodes():
-        info = n.command("INFO", "errorstats")
-        text = info.decode() if isinstance(info, bytes) else str(info)
-        for line in text.splitlines():
-            if line.startswith("errorstat_CROSSSLOT:"):
-                total += int(line.split("count=")[1].split(",")[0])
-    return total
-
-
 # ---- options and stats (no cluster needed) -------------------------------------------------------
 
 
@@ -195,7 +184,7 @@ async def test_session_namespaces_on_every_primary(redis_cluster: RedisCluster) 
 
 
 async def test_every_primitive_without_crossslot(redis_cluster: RedisCluster) -> None:
-    before = crossslot_errors(redis_cluster)
+    before = redis_cluster.crossslot_errors()
     prefix = fresh("xs")
     now = int(time.time())
     async with redkeeper.AsyncClient(redis_cluster.url, prefix=prefix) as rk:
@@ -217,7 +206,7 @@ async def test_every_primitive_without_crossslot(redis_cluster: RedisCluster) ->
             assert (await rk.idempotency.begin(uid)).completed
             assert (await rk.limiter("xs", limit=2, window=60).hit(uid)).allowed
         assert rk.stats()["errors"] == 0
-    assert crossslot_errors(redis_cluster) == before
+    assert redis_cluster.crossslot_errors() == before
 
 
 async def test_tokens_interop_with_node_on_the_cluster(redis_cluster: RedisCluster) -> None:

@@ -185,11 +185,24 @@ async function startCluster({ primaries = 3, replicas = 1, nodeTimeoutMs = 1000 
         await delay(50);
       }
     },
+    // CROSSSLOT errors the live nodes answered so far (INFO errorstats).
+    async crossSlotErrors() {
+      let total = 0;
+      for (const n of this.liveNodes()) {
+        const info = parseInfo(await n.call(['INFO', 'errorstats']));
+        if (info.errorstat_CROSSSLOT) total += Number(/count=(\d+)/.exec(info.errorstat_CROSSSLOT)[1]);
+      }
+      return total;
+    },
+    // Stops every node; rejects afterwards if any node ever answered CROSSSLOT: every primitive
+    // keeps the keys of one operation in one slot, whatever a test did on this cluster.
     async stop() {
+      const crossSlot = await this.crossSlotErrors().catch(() => 0);
       await Promise.all(nodes.map(async (n) => {
         await n.halt('SIGKILL');
         await n.stop();
       }));
+      if (crossSlot > 0) throw new Error(`${crossSlot} operations got CROSSSLOT on this cluster`);
     },
   };
 
