@@ -38,18 +38,24 @@ class RedisCluster {
     return cluster;
   }
 
-  RedisCluster() {
-    for (int i = 0; i < kNodes; ++i) {
+  // `primaries` x (1 + `replicas_each`) nodes; with `tls`, every node also listens for TLS clients
+  // and the bus runs on TLS (certificates from TlsCerts::shared(); redis-cli stays on plain TCP).
+  explicit RedisCluster(int primaries = kPrimaries, int replicas_each = 1, bool tls = false) {
+    for (int i = 0; i < primaries * (1 + replicas_each); ++i) {
       RedisServerOptions o;
+      o.tls = tls;
       // The bus port is chosen too: the default (port + 10000) may be taken or above 65535.
       o.extra_args = {"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout",
                       "1000", "--cluster-replica-validity-factor", "0", "--cluster-port",
                       std::to_string(free_port())};
+      // Nodes advertise their TLS ports (CLUSTER SHARDS "tls-port", MOVED over TLS) only when the
+      // bus runs on TLS too.
+      if (tls) o.extra_args.insert(o.extra_args.end(), {"--tls-cluster", "yes", "--tls-replication", "yes"});
       servers_.push_back(std::make_unique<RedisServer>(o));
     }
     std::string cmd = "redis-cli --cluster create";
     for (const auto& s : servers_) cmd += " 127.0.0.1:" + std::to_string(s->port());
-    cmd += " --cluster-replicas 1 --cluster-yes 2>&1";
+    cmd += " --cluster-replicas " + std::to_string(replicas_each) + " --cluster-yes 2>&1";
     bool ok = false;
     std::string out = run_capture(cmd, &ok);
     if (!ok) throw std::runtime_error("redis-cli --cluster create failed:\n" + out);
@@ -71,6 +77,16 @@ class RedisCluster {
       if (!first) u += ",";
       first = false;
       u += "127.0.0.1:" + std::to_string(s->port());
+    }
+    return u;
+  }
+
+  // The TLS seeds (clusters made with `tls`).
+  std::string tls_url() const {
+    std::string u = "rediss+cluster://";
+    for (size_t i = 0; i < servers_.size(); ++i) {
+      if (i > 0) u += ",";
+      u += "127.0.0.1:" + std::to_string(servers_[i]->tls_port());
     }
     return u;
   }

@@ -20,6 +20,7 @@ constexpr int64_t kTryAgainDelayMs = 25;
 constexpr int64_t kClusterDownDelayMs = 100;
 
 thread_local const void* tl_control_engine = nullptr;
+thread_local std::vector<std::string_view> tl_argv;  // submit_eval's scratch: no allocation once warm
 
 bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
@@ -172,8 +173,8 @@ void ClusterEngine::submit_eval(const Script& script, ArgList keys, ArgList args
   auto op = std::make_shared<Op>();
   char numkeys[24];
   auto res = std::to_chars(numkeys, numkeys + sizeof numkeys, keys.size());
-  std::vector<std::string_view> argv;
-  argv.reserve(3 + keys.size() + args.size());
+  std::vector<std::string_view>& argv = tl_argv;
+  argv.clear();
   argv.push_back("EVALSHA");
   argv.push_back(script.sha1());
   argv.emplace_back(numkeys, static_cast<size_t>(res.ptr - numkeys));

@@ -13,6 +13,8 @@
 
 namespace redkeeper {
 
+inline constexpr uint16_t kClusterSlots = 16384;
+
 struct ClusterNodeAddr {
   std::string host;
   uint16_t port = 0;
