@@ -55,6 +55,18 @@ std::string key_on(int port, const std::string& stem) {
 
 bool crossslot(const Error& e) { return std::string(e.what()).find("CROSSSLOT") != std::string::npos; }
 
+// CROSSSLOT replies every node has sent so far (INFO errorstats), whatever the client made of them.
+int64_t server_crossslot_count() {
+  int64_t total = 0;
+  for (int port : cluster().ports()) {
+    const std::string stats = cluster().cli(port, "INFO errorstats");
+    const std::string tag = "errorstat_CROSSSLOT:count=";
+    const size_t at = stats.find(tag);
+    if (at != std::string::npos) total += std::stoll(stats.substr(at + tag.size()));
+  }
+  return total;
+}
+
 TEST(RedisCluster, SlotsMatchTheServer) {
   // key_slot agrees with CLUSTER KEYSLOT, hash tags included.
   int port = cluster().ports().front();
@@ -271,6 +283,7 @@ struct Replay {
 };
 
 TEST(RedisCluster, EveryPrimitiveVectorRunsWithoutCrossSlot) {
+  const int64_t crossslot_before = server_crossslot_count();
   Replay replay;
   for (auto [file, kind, cases, config] : {std::tuple{"sessions.json", "sessions", "cases", "config"},
                                            std::tuple{"cache.json", "cache", "cases", "config"},
@@ -287,6 +300,7 @@ TEST(RedisCluster, EveryPrimitiveVectorRunsWithoutCrossSlot) {
   }
   EXPECT_GE(replay.ops, 200);
   for (const auto& f : replay.failures) ADD_FAILURE() << f;
+  EXPECT_EQ(server_crossslot_count(), crossslot_before);  // not even one swallowed by a primitive
 }
 
 Value ok(Primitive& p, const std::string& op, Value args = Value::object()) {
@@ -299,6 +313,7 @@ Value ok(Primitive& p, const std::string& op, Value args = Value::object()) {
 }
 
 TEST(RedisCluster, MultiKeyOpsOfEveryPrimitive) {
+  const int64_t crossslot_before = server_crossslot_count();
   auto client = open_cluster();
   // Sessions: the per-user index and the namespace index live in the namespace's slot.
   auto sessions = client->primitive("sessions", Value::object());
@@ -361,6 +376,7 @@ TEST(RedisCluster, MultiKeyOpsOfEveryPrimitive) {
   ok(*otp, "issue", {{"subject", "user:1"}, {"code", "123456"}});
   EXPECT_EQ(ok(*otp, "verify", {{"subject", "user:1"}, {"code", "123456"}})["ok"], true);
   client->close();
+  EXPECT_EQ(server_crossslot_count(), crossslot_before);
 }
 
 TEST(RedisCluster, ScanWalksEveryPrimaryWithOneCursor) {

@@ -408,7 +408,10 @@ void ClusterEngine::close() {
   for (const auto& n : nodes) n->engine->close();
   for (const auto& op : waiting) finish(op, Error(ErrorCode::Closed, "redis: client closed"));
   asio::post(io_, [this] { shutdown(); });
-  if (!on_control_thread() && thread_.joinable()) thread_.join();
+  // Every op has settled by now (the control thread only refreshes the topology from here on).
+  // Not joined from a node's I/O thread: the control thread may be closing that very node (a
+  // dropped primary) and waiting for it; it holds its own reference and exits by itself.
+  if (!on_control_thread() && !RedisEngine::on_any_io_thread() && thread_.joinable()) thread_.join();
   std::lock_guard<std::mutex> lock(mu_);
   nodes_.clear();
   primaries_.clear();

@@ -98,6 +98,7 @@ void RedisEngine::start() {
 }
 
 bool RedisEngine::on_io_thread() const { return tl_io_engine == this; }
+bool RedisEngine::on_any_io_thread() { return tl_io_engine != nullptr; }
 
 // ---------------------------------------------------------------- caller side
 

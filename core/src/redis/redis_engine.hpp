@@ -56,6 +56,9 @@ class RedisEngine final : public Engine, public std::enable_shared_from_this<Red
   Stats stats() const override;
   uint64_t socket_writes() const override { return writes_.load(std::memory_order_relaxed); }
   const RedisUrl& url() const { return url_; }
+  // True on the I/O thread of any RedisEngine (a completion callback is running): whoever closes
+  // from there must not wait for threads that may be closing this engine.
+  static bool on_any_io_thread();
 
  private:
   struct Op {
