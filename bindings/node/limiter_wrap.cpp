@@ -113,17 +113,18 @@ napi_value fast_hit_callback(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   void* raw = nullptr;
   napi_value fallback = nullptr;
-  if (napi_get_cb_info(env, info, &argc, argv, nullptr, &raw) != napi_ok || argc < 2) {
+  if (napi_get_cb_info(env, info, &argc, argv, nullptr, &raw) != napi_ok || argc < 1) {
     napi_get_null(env, &fallback);
     return fallback;
   }
   auto* data = static_cast<FastHitData*>(raw);
   Utf8Key key;
-  int64_t cost = 0;
+  // fastHit(key) is a hit of cost 1 (what hit(key) means), without reading a number.
+  int64_t cost = 1;
   redkeeper::LimitResult result;
   bool answered = false;
   if (!data->state->closed && key.read(env, argv[0]) &&
-      napi_get_value_int64(env, argv[1], &cost) == napi_ok) {
+      (argc < 2 || napi_get_value_int64(env, argv[1], &cost) == napi_ok)) {
     try {
       answered = data->limiter->hit_inline(key.view(), cost, result);
     } catch (...) {
