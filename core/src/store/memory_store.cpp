@@ -130,7 +130,7 @@ MemoryStore::MemoryStore(std::shared_ptr<Clock> clock, Options options)
 MemoryStore::~MemoryStore() { close(); }
 
 std::pair<size_t, bool> MemoryStore::sweep_shard(Shard& shard, int64_t now_ms, size_t max_records) {
-  std::lock_guard<std::mutex> lock(shard.mu);
+  std::lock_guard<ShardMutex> lock(shard.mu);
   size_t removed = 0;
   size_t examined = 0;
   auto& index = shard.index;
@@ -192,7 +192,7 @@ void MemoryStore::sweeper_loop() {
 size_t MemoryStore::resident_keys() const {
   size_t total = 0;
   for (const auto& shard : shards_) {
-    std::lock_guard<std::mutex> lock(shard->mu);
+    std::lock_guard<ShardMutex> lock(shard->mu);
     total += shard->map.size();
   }
   return total;
@@ -201,7 +201,7 @@ size_t MemoryStore::resident_keys() const {
 uint64_t MemoryStore::ops() const {
   uint64_t total = 0;
   for (const auto& shard : shards_) {
-    std::lock_guard<std::mutex> lock(shard->mu);
+    std::lock_guard<ShardMutex> lock(shard->mu);
     total += shard->ops;
   }
   return total;
@@ -216,7 +216,7 @@ void MemoryStore::close() {
   sweeper_cv_.notify_all();
   if (sweeper_.joinable()) sweeper_.join();
   for (auto& shard : shards_) {
-    std::lock_guard<std::mutex> lock(shard->mu);
+    std::lock_guard<ShardMutex> lock(shard->mu);
     shard->map.clear();
     shard->index = {};
   }
