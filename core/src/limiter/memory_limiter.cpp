@@ -13,6 +13,10 @@ namespace lm = limiter_math;
 
 namespace {
 
+// validate_key's upper bound (limiter/parse.cpp). Ids within (0, kMaxKeyBytes] skip the out-of-line
+// call on the hot path; must never exceed validate_key's own bound.
+constexpr size_t kMaxKeyBytes = 1024;
+
 LimitResult blocked_result(const LimiterConfig& config, int64_t left_ms) {
   LimitResult result;
   result.allowed = false;
@@ -102,7 +106,8 @@ MemoryLimiter::MemoryLimiter(LimiterConfig config, std::shared_ptr<MemoryStore> 
 }
 
 MemoryKey MemoryLimiter::key_for(std::string_view id) const {
-  validate_key(id);
+  // Only a key that fails the bounds goes to validate_key (out of line), which reports it.
+  if (id.empty() || id.size() > kMaxKeyBytes) validate_key(id);
   // The usual id has no '}': it is the whole hash tag, so the key is hashed from the id alone plus
   // the per-limiter rest_hash_, and never built (the table copies it only when creating an entry).
   if (head_has_one_brace_ && std::memchr(id.data(), '}', id.size()) == nullptr) {
