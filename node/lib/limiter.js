@@ -91,8 +91,33 @@ const HOT_PATH_SOURCE = `
 `;
 
 function compileHotPath(fastHit, resultSlots, generalHit) {
-  // eslint-disable-next-line no-new-func
-  return new Function('fastHit', 'slots', 'generalHit', HOT_PATH_SOURCE)(fastHit, resultSlots, generalHit);
+  try {
+    // eslint-disable-next-line no-new-func
+    return new Function('fastHit', 'slots', 'generalHit', HOT_PATH_SOURCE)(fastHit, resultSlots, generalHit);
+  } catch (err) {
+    // Code generation from strings is off (node --disallow-code-generation-from-strings): the same
+    // path from one shared literal, correct and only slower once a process has several limiters.
+    return sharedHotPath(fastHit, resultSlots, generalHit);
+  }
+}
+
+// HOT_PATH_SOURCE as ordinary code; keep the two alike.
+function sharedHotPath(fastHit, slots, generalHit) {
+  function Result(allowed, limit, remaining, resetAfterMs, retryAfterMs, degraded) {
+    this.allowed = allowed;
+    this.limit = limit;
+    this.remaining = remaining;
+    this.resetAfterMs = resetAfterMs;
+    this.retryAfterMs = retryAfterMs;
+    this.degraded = degraded;
+  }
+  function hit(key, options) {
+    if (typeof key === 'string' && options === undefined && fastHit(key) === undefined) {
+      return Promise.resolve(new Result(slots[0] === 1, slots[1], slots[2], slots[3], slots[4], slots[5] === 1));
+    }
+    return generalHit.call(this, key, options);
+  }
+  return { Result, hit };
 }
 
 class Limiter {
