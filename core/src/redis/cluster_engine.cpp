@@ -240,11 +240,7 @@ void ClusterEngine::route(OpPtr op, NodePtr target, bool asking) {
 void ClusterEngine::send(const OpPtr& op, const NodePtr& node, bool asking) {
   auto now = SteadyClock::now();
   int64_t left = remaining_ms(op->deadline, now);
-  if (left <= 0) {
-    std::string why = "redis cluster: timed out after " + std::to_string(op->timeout_ms) + " ms";
-    if (!op->last_error.empty()) why += " (last error: " + op->last_error + ")";
-    return finish(op, Error(ErrorCode::Timeout, why));
-  }
+  if (left <= 0) return finish(op, timeout_error(*op));
   if (op->scan) {
     std::vector<std::string_view> argv{"SCAN", op->scan_cursor};
     for (const auto& a : op->scan_rest) argv.emplace_back(a);
@@ -290,6 +286,16 @@ void ClusterEngine::on_reply(const OpPtr& op, const NodePtr& node, Result<Reply>
       std::string_view msg = e.what();
       Redirect redirect;
       if (parse_redirect(msg, node->addr.host, redirect)) {
+        if (redirect.ask && op->script.valid() && !op->script.declares_all_keys()) {
+          // The script touches keys it does not declare: on the importing node (with ASKING)
+          // those not yet migrated would read as missing and writes to them would be lost when
+          // MIGRATE brings the old value. Wait on the source instead, until the migration ends
+          // (MOVED, followed below) or the deadline passes (Timeout).
+          op->last_error = std::string(msg);
+          op->not_before = SteadyClock::now() + milliseconds(kTryAgainDelayMs);
+          if (op->not_before >= op->deadline) return finish(op, timeout_error(*op));
+          return route(op, nullptr, false);
+        }
         if (++op->attempts > options_.max_redirects) return finish(op, std::move(r));
         redirects_.fetch_add(1, std::memory_order_relaxed);
         op->last_error = std::string(msg);
@@ -313,14 +319,23 @@ void ClusterEngine::on_reply(const OpPtr& op, const NodePtr& node, Result<Reply>
         }
         return send(op, target, redirect.ask);
       }
-      bool try_again = starts_with(msg, "TRYAGAIN");
-      bool cluster_down = starts_with(msg, "CLUSTERDOWN");
-      if (try_again || cluster_down) {
+      if (starts_with(msg, "TRYAGAIN")) {
+        // A multi-key op whose keys are split by a migration in progress: it did not run. Wait
+        // the migration out (bounded by the op's deadline, not max_redirects: migrating a slot
+        // takes as long as it takes), then settle as Timeout.
+        op->last_error = std::string(msg);
+        ++op->try_agains;
+        op->attempts = 0;  // the ASK that led here was right; the retry starts routing afresh
+        op->not_before = SteadyClock::now() + milliseconds(kTryAgainDelayMs * std::min(op->try_agains, 4));
+        if (op->not_before >= op->deadline) return finish(op, timeout_error(*op));
+        return route(op, nullptr, false);
+      }
+      if (starts_with(msg, "CLUSTERDOWN")) {
         // The command did not run (the node refused it), so waiting and re-sending is safe.
         if (++op->attempts > options_.max_redirects) return finish(op, std::move(r));
-        if (cluster_down) request_refresh();
+        request_refresh();
         op->last_error = std::string(msg);
-        op->not_before = SteadyClock::now() + milliseconds(try_again ? kTryAgainDelayMs : kClusterDownDelayMs);
+        op->not_before = SteadyClock::now() + milliseconds(kClusterDownDelayMs);
         if (op->not_before >= op->deadline) return finish(op, std::move(r));
         return route(op, nullptr, false);
       }
@@ -338,6 +353,12 @@ void ClusterEngine::on_reply(const OpPtr& op, const NodePtr& node, Result<Reply>
     default:
       return finish(op, std::move(r));
   }
+}
+
+Error ClusterEngine::timeout_error(const Op& op) {
+  std::string why = "redis cluster: timed out after " + std::to_string(op.timeout_ms) + " ms";
+  if (!op.last_error.empty()) why += " retrying (last error: " + op.last_error + ")";
+  return Error(ErrorCode::Timeout, why);
 }
 
 void ClusterEngine::finish(const OpPtr& op, Result<Reply> r) {
@@ -519,13 +540,13 @@ void ClusterEngine::process_waiting() {
   }
   for (OpPtr& op : retry) route(std::move(op), nullptr, false);
   for (OpPtr& op : expired) {
-    std::string msg = "redis cluster: timed out after " + std::to_string(op->timeout_ms) + " ms ";
     if (!op->last_error.empty()) {
-      msg += "retrying (last error: " + op->last_error + ")";
-    } else {
-      msg += "waiting for a node serving its slot";
-      if (!why.empty()) msg += " (last topology error: " + why + ")";
+      finish(op, timeout_error(*op));
+      continue;
     }
+    std::string msg = "redis cluster: timed out after " + std::to_string(op->timeout_ms) +
+                      " ms waiting for a node serving its slot";
+    if (!why.empty()) msg += " (last topology error: " + why + ")";
     finish(op, Error(ErrorCode::Timeout, msg));
   }
 }

@@ -70,7 +70,8 @@ class ClusterEngine final : public Engine, public std::enable_shared_from_this<C
     SteadyClock::time_point not_before;  // TRYAGAIN / CLUSTERDOWN back-off
     int64_t timeout_ms = 0;
     int slot = -1;                       // -1: keyless (any primary)
-    int attempts = 0;                    // redirections and retries so far
+    int attempts = 0;                    // redirections and CLUSTERDOWN retries (max_redirects)
+    int try_agains = 0;                  // TRYAGAIN retries (bounded by the deadline only)
     std::string last_error;              // for the Timeout message when a retry runs out of time
     bool scan = false;
     size_t scan_node = 0;                // index into primaries_ (ordered by lowest slot)
@@ -87,6 +88,7 @@ class ClusterEngine final : public Engine, public std::enable_shared_from_this<C
   void send(const OpPtr& op, const NodePtr& node, bool asking);
   void on_reply(const OpPtr& op, const NodePtr& node, Result<Reply> r);
   void finish(const OpPtr& op, Result<Reply> r);
+  static Error timeout_error(const Op& op);
   NodePtr node_for(const ClusterNodeAddr& addr);  // existing or new (started) node engine
   NodePtr pick_locked(const Op& op) const;
   RedisUrl node_url(const ClusterNodeAddr& addr) const;

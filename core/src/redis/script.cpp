@@ -23,10 +23,10 @@ std::string sha1_hex(const std::string& bytes) {
   return out;
 }
 
-Script::Script(std::string source) {
+Script::Script(std::string source, Keys keys) {
   if (source.empty()) throw invalid_argument("script", "source is empty");
   std::string sha = sha1_hex(source);
-  data_ = std::make_shared<const Data>(Data{std::move(source), std::move(sha)});
+  data_ = std::make_shared<const Data>(Data{std::move(source), std::move(sha), keys == DeclaredKeys});
 }
 
 }  // namespace redkeeper
