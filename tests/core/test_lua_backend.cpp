@@ -57,7 +57,7 @@ class LuaHostTest : public ::testing::Test {
   Result<Reply> eval(const std::string& src, std::vector<std::string> keys = {}, std::vector<std::string> args = {}) {
     std::vector<std::string_view> k(keys.begin(), keys.end()), a(args.begin(), args.end());
     std::optional<Result<Reply>> out;
-    backend->eval(Script(src), ArgList(k), ArgList(a), [&](Result<Reply> r) { out = std::move(r); });
+    backend->eval(Script(src, script_keys), ArgList(k), ArgList(a), [&](Result<Reply> r) { out = std::move(r); });
     EXPECT_TRUE(out.has_value()) << "eval did not complete inline";
     return out ? std::move(*out) : Result<Reply>(Error(ErrorCode::Internal, "no result"));
   }
@@ -88,6 +88,7 @@ class LuaHostTest : public ::testing::Test {
 
   std::shared_ptr<ManualClock> clock = std::make_shared<ManualClock>(1'700'000'000'000);
   std::shared_ptr<LuaBackend> backend;
+  Script::Keys script_keys = Script::DeclaredKeys;  // how eval() builds its scripts
 };
 
 const std::string kWrongType = "WRONGTYPE Operation against a key holding the wrong kind of value";
@@ -626,6 +627,7 @@ TEST_F(LuaHostTest, ClusterSlotRulesRefuseCrossSlotKeys) {
   const std::string cross = "CROSSSLOT Keys in request don't hash to the same slot";
   const std::string script_cross = "ERR Script attempted to access keys that do not hash to the same slot";
   open(LuaBackendLimits{});  // the default: checks on
+  script_keys = Script::UndeclaredKeys;  // slots only here; the KEYS promise has its own test
   // Declared keys in different slots: refused before the script runs (nothing written).
   EXPECT_EQ(eval_err("redis.call('SET', KEYS[1], 'x') return 1", {"rk:a:{u1}:x", "rk:a:{u2}:x"}), cross);
   EXPECT_EQ(ok_reply({"EXISTS", "rk:a:{u1}:x"}), I(0));
@@ -648,6 +650,20 @@ TEST_F(LuaHostTest, ClusterSlotRulesRefuseCrossSlotKeys) {
   EXPECT_EQ(err_text({"MGET", "{a}1", "{b}1"}), cross);
   EXPECT_EQ(ok_reply({"DEL", "{a}1", "{a}2"}), I(0));
   EXPECT_EQ(ok_reply({"GET", "anything"}), N());
+}
+
+TEST_F(LuaHostTest, ScriptsThatPromiseToDeclareTheirKeysAreHeldToIt) {
+  // Script::DeclaredKeys (the default) lets the cluster engine follow ASK with the script, which
+  // is only safe when KEYS lists every key it touches: the host refuses any other key.
+  open(LuaBackendLimits{});
+  const std::string undeclared = "ERR redkeeper: the script touched key 'rk:x:{u1}:other' that KEYS does not list";
+  EXPECT_EQ(eval_err("return redis.call('GET', 'rk:x:{u1}:other')", {"rk:x:{u1}"}).rfind(undeclared, 0), 0u);
+  EXPECT_EQ(eval_err("return redis.call('DEL', KEYS[1], 'rk:x:{u1}:other')", {"rk:x:{u1}"}).rfind(undeclared, 0), 0u);
+  EXPECT_EQ(eval_ok("redis.call('SET', KEYS[2], 'v') redis.call('PUBLISH', 'c', 'm') return redis.call('MGET', KEYS[1], KEYS[2])",
+                    {"rk:x:{u1}", "rk:x:{u1}:other"}),
+            A({N(), S("v")}));
+  script_keys = Script::UndeclaredKeys;
+  EXPECT_EQ(eval_ok("return redis.call('GET', 'rk:x:{u1}:other')", {"rk:x:{u1}"}), S("v"));
 }
 
 TEST_F(LuaHostTest, ClusterSlotChecksCanBeTurnedOffForStandaloneSemantics) {

@@ -45,17 +45,19 @@ constexpr int kMaxReclaims = 3;  // a waiter whose filler vanished claims again 
 constexpr char kJsonMarker = 'j';
 constexpr char kBytesMarker = 'b';
 
+// Every cache script derives the value, fill-marker and tag keys from the namespace's generation
+// inside the script (same hash tag, so one slot): KEYS does not list them all (see Script::Keys).
 struct Scripts {
-  Script get{cache_lua::get};
-  Script set{cache_lua::set};
-  Script del{cache_lua::del};
-  Script incr{cache_lua::incr};
-  Script claim{cache_lua::claim};
-  Script peek{cache_lua::peek};
-  Script fill{cache_lua::fill};
-  Script fail{cache_lua::fail};
-  Script invalidate_tag{cache_lua::invalidate_tag};
-  Script clear{cache_lua::clear};
+  Script get{cache_lua::get, Script::UndeclaredKeys};
+  Script set{cache_lua::set, Script::UndeclaredKeys};
+  Script del{cache_lua::del, Script::UndeclaredKeys};
+  Script incr{cache_lua::incr, Script::UndeclaredKeys};
+  Script claim{cache_lua::claim, Script::UndeclaredKeys};
+  Script peek{cache_lua::peek, Script::UndeclaredKeys};
+  Script fill{cache_lua::fill, Script::UndeclaredKeys};
+  Script fail{cache_lua::fail, Script::UndeclaredKeys};
+  Script invalidate_tag{cache_lua::invalidate_tag, Script::UndeclaredKeys};
+  Script clear{cache_lua::clear, Script::UndeclaredKeys};
 };
 
 const Scripts& scripts() {

@@ -40,7 +40,11 @@ struct Scripts {
   Script save, get, touch, update, destroy, destroy_user, list_user, rotate, count, all, clear;
 };
 
-Script with_prelude(const char* body) { return Script(std::string(sessions_lua::prelude) + body); }
+// The scripts reach the user index named in a session's own record, so KEYS cannot list it ahead
+// of time (same hash tag, so one slot; see Script::Keys).
+Script with_prelude(const char* body) {
+  return Script(std::string(sessions_lua::prelude) + body, Script::UndeclaredKeys);
+}
 
 const Scripts& scripts() {
   static const Scripts s{with_prelude(sessions_lua::save),         with_prelude(sessions_lua::get),

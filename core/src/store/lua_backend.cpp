@@ -16,6 +16,7 @@
 #include <optional>
 #include <set>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 extern "C" {
@@ -73,6 +74,9 @@ struct LuaBackend::State {
   // The one cluster slot the running script may touch: that of its KEYS, else of the first key it
   // accesses (-1 until then). See check_slots().
   int script_slot = -1;
+  // Set when the running script promises KEYS lists every key it touches (checked with the slots).
+  bool script_declares_all_keys = false;
+  std::vector<std::string> script_keys;
 
   // ---- listeners ----
   mutable std::mutex listen_mu;
@@ -297,20 +301,37 @@ Reply pop_reply(lua_State* L) {
 // must hash to one slot. Returns the error reply text, or nullptr. `slot` is the slot fixed so far
 // (-1: none yet) and is updated. Keys are at argv[1] for the host's commands, except the multi-key
 // ones (every argument) and the keyless ones.
-const char* check_slots(const std::vector<std::string>& argv, int& slot, const char* mismatch) {
-  if (argv.size() < 2) return nullptr;
+// [first, last] argv positions of the keys of one of the host's commands (first > last: none).
+std::pair<size_t, size_t> key_positions(const std::vector<std::string>& argv) {
+  if (argv.size() < 2) return {1, 0};
   std::string name = argv[0];
   for (auto& c : name) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  size_t last = 1;
-  if (name == "PUBLISH" || name == "TIME" || name == "SCAN" || name == "PING" || name == "ECHO") return nullptr;
-  if (name == "DEL" || name == "UNLINK" || name == "EXISTS" || name == "MGET") last = argv.size() - 1;
-  for (size_t i = 1; i <= last; ++i) {
+  if (name == "PUBLISH" || name == "TIME" || name == "SCAN" || name == "PING" || name == "ECHO") return {1, 0};
+  if (name == "DEL" || name == "UNLINK" || name == "EXISTS" || name == "MGET") return {1, argv.size() - 1};
+  return {1, 1};
+}
+
+const char* check_slots(const std::vector<std::string>& argv, int& slot, const char* mismatch) {
+  const auto [first, last] = key_positions(argv);
+  for (size_t i = first; i <= last; ++i) {
     const int s = key_slot(argv[i]);
     if (slot < 0) {
       slot = s;
     } else if (s != slot) {
       return mismatch;
     }
+  }
+  return nullptr;
+}
+
+// A script built with Script::DeclaredKeys (the default) promises KEYS lists every key it touches:
+// the cluster engine then lets it follow ASK during a slot migration, which is only safe when the
+// promise holds. Redis cannot check it; the memory host does, so every memory test proves it.
+// Returns the undeclared key, or nullptr.
+const std::string* undeclared_key(const std::vector<std::string>& argv, const std::vector<std::string>& keys) {
+  const auto [first, last] = key_positions(argv);
+  for (size_t i = first; i <= last; ++i) {
+    if (std::find(keys.begin(), keys.end(), argv[i]) == keys.end()) return &argv[i];
   }
   return nullptr;
 }
@@ -353,6 +374,14 @@ int redis_generic_impl(lua_State* L, State* h) {
   if (const char* bad = h->limits.cluster_slot_checks ? check_slots(argv, h->script_slot, kScriptCrossSlot) : nullptr) {
     push_error(L, bad);
     return -1;
+  }
+  if (h->script_declares_all_keys) {
+    if (const std::string* key = undeclared_key(argv, h->script_keys)) {
+      const std::string msg = "redkeeper: the script touched key '" + *key +
+                              "' that KEYS does not list (declare it, or build the Script with Script::UndeclaredKeys)";
+      push_error(L, msg.c_str());
+      return -1;
+    }
   }
   h->in_redis_call = true;
   Reply reply;
@@ -634,6 +663,8 @@ Result<Reply> LuaBackend::State::run_script(const Script& script, ArgList keys, 
     lua_rawgeti(L, LUA_REGISTRYINDEX, cached->second);
   }
   script_slot = -1;
+  script_declares_all_keys = limits.cluster_slot_checks && script.declares_all_keys();
+  script_keys.assign(keys.begin(), keys.end());
   for (const auto& k : keys) {
     if (!limits.cluster_slot_checks) break;
     const int s = key_slot(k);
