@@ -66,13 +66,13 @@ function readCount(arg, param, fallback) {
   return value;
 }
 
-// The memory:// hit path and the result constructor, compiled afresh for each limiter. V8 keeps
-// type feedback and optimized code per function literal, not per closure: with one shared literal,
-// a second limiter made `new Result` and the native call polymorphic (a generic construct stub and
-// the slow API-call path; the second limiter of the benchmark ran at about half speed). A literal
-// of its own per limiter keeps both monomorphic, with its natives and constructor as constants.
-// The source is fixed text: nothing from the caller is spliced into it.
-const HOT_PATH_SOURCE = `
+// The memory:// hit path and the result constructor. Each limiter compiles its own copy of this
+// function's text (compileHotPath): V8 keeps type feedback and optimized code per function
+// literal, not per closure, so with one shared literal a second limiter made `new Result` and the
+// native call polymorphic (a generic construct stub and the slow API-call path; the second limiter
+// of the benchmark ran at about half speed). A literal of its own per limiter keeps both
+// monomorphic. The compiled text is this function's own source: nothing from a caller is spliced in.
+function hotPath(fastHit, slots, generalHit) {
   function Result(allowed, limit, remaining, resetAfterMs, retryAfterMs, degraded) {
     this.allowed = allowed;
     this.limit = limit;
@@ -88,36 +88,21 @@ const HOT_PATH_SOURCE = `
     return generalHit.call(this, key, options);
   }
   return { Result, hit };
-`;
-
-function compileHotPath(fastHit, resultSlots, generalHit) {
-  try {
-    // eslint-disable-next-line no-new-func
-    return new Function('fastHit', 'slots', 'generalHit', HOT_PATH_SOURCE)(fastHit, resultSlots, generalHit);
-  } catch (err) {
-    // Code generation from strings is off (node --disallow-code-generation-from-strings): the same
-    // path from one shared literal, correct and only slower once a process has several limiters.
-    return sharedHotPath(fastHit, resultSlots, generalHit);
-  }
 }
 
-// HOT_PATH_SOURCE as ordinary code; keep the two alike.
-function sharedHotPath(fastHit, slots, generalHit) {
-  function Result(allowed, limit, remaining, resetAfterMs, retryAfterMs, degraded) {
-    this.allowed = allowed;
-    this.limit = limit;
-    this.remaining = remaining;
-    this.resetAfterMs = resetAfterMs;
-    this.retryAfterMs = retryAfterMs;
-    this.degraded = degraded;
+const HOT_PATH_SOURCE = `return (${hotPath.toString()});`;
+
+function compileHotPath(fastHit, resultSlots, generalHit) {
+  let fresh;
+  try {
+    // eslint-disable-next-line no-new-func
+    fresh = new Function(HOT_PATH_SOURCE)();
+  } catch (err) {
+    // Code generation from strings is off (node --disallow-code-generation-from-strings): the
+    // shared literal, correct and only slower once a process has several limiters.
+    fresh = hotPath;
   }
-  function hit(key, options) {
-    if (typeof key === 'string' && options === undefined && fastHit(key) === undefined) {
-      return Promise.resolve(new Result(slots[0] === 1, slots[1], slots[2], slots[3], slots[4], slots[5] === 1));
-    }
-    return generalHit.call(this, key, options);
-  }
-  return { Result, hit };
+  return fresh(fastHit, resultSlots, generalHit);
 }
 
 class Limiter {
