@@ -633,6 +633,9 @@ double hits_per_second(Client& client, int n, int keys) {
   std::vector<std::string> ids;
   for (int k = 0; k < keys; ++k) ids.push_back("id-" + std::to_string(k));
   auto start = std::chrono::steady_clock::now();
+  // Corked as Node does for one event-loop turn: what goes out together then depends on the engine
+  // alone, not on how the I/O thread happens to be scheduled on a busy machine.
+  client.cork();
   for (int i = 0; i < n; ++i) {
     limiter->hit(ids[static_cast<size_t>(i % keys)], 1, [&](Result<LimitResult> r) {
       std::lock_guard<std::mutex> lock(mu);
@@ -641,6 +644,7 @@ double hits_per_second(Client& client, int n, int keys) {
       if (settled == n) cv.notify_all();
     });
   }
+  client.uncork();
   std::unique_lock<std::mutex> lock(mu);
   cv.wait_for(lock, std::chrono::seconds(60), [&] { return settled == n; });
   auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -666,8 +670,8 @@ TEST(RedisCluster, PipelinesPerNodeAndReportsThroughput) {
   std::cout << "[throughput] limiter hits, " << kHits << " in flight at once: one server " << single_rate
             << "/s, cluster of 3 " << cluster_rate << "/s (ratio " << cluster_rate / single_rate << "), cluster socket writes "
             << writes << "\n";
-  // Pipelined per node: many hits share each write.
-  EXPECT_LT(writes, static_cast<uint64_t>(kHits / 4));
+  // Grouped per node: the corked hits leave in about one write per primary, not one per hit.
+  EXPECT_LE(writes, 30u);
   one->close();
   many->close();
 }
