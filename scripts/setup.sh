@@ -31,7 +31,17 @@ fi
 # The core is compiled by pip (Python module), npm (Node addon) and the C++ test build: ccache lets
 # the later builds reuse what an earlier one compiled with the same flags.
 if command -v ccache >/dev/null; then
+  # One compiler cache for every build of the core: paths rewritten relative to the checkout (and
+  # the build dir not hashed), so builds that compile the core with the same flags from the same
+  # depth share objects: build/py (pip) and build/cpp (ctest), the checkout's build-node and the
+  # npm-pack test's build of the tarball.
   export CMAKE_CXX_COMPILER_LAUNCHER=ccache CMAKE_C_COMPILER_LAUNCHER=ccache
+  export CCACHE_DIR="${CCACHE_DIR:-$HOME/.cache/ccache}" CCACHE_BASEDIR="$ROOT" CCACHE_NOHASHDIR=1
+  # The pip build compiles the core with the C++ test build's flags (-Werror included), so ctest's
+  # build finds it cached.
+  export SKBUILD_CMAKE_DEFINE="REDKEEPER_WERROR=ON"
+  # The compiler's name is part of the cache key: PyPI's cmake would pick g++, Debian's c++.
+  export CXX="${CXX:-c++}" CC="${CC:-cc}"
 fi
 
 # Python: a project-local virtualenv, so nothing touches the system interpreter.

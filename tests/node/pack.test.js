@@ -29,6 +29,11 @@ test(
       for (const k of Object.keys(env)) if (k.toLowerCase().startsWith('npm_')) delete env[k];
       env.npm_config_cache = path.join(os.homedir(), '.npm');
       env.npm_config_update_notifier = 'false';
+      // The compiler cache (scripts/setup.sh): keep the developer's cache dir despite the fresh
+      // HOME, and rewrite paths relative to the installed package, as the checkout's own build does
+      // relative to the checkout, so the tarball's build reuses that build's objects.
+      env.CCACHE_DIR = process.env.CCACHE_DIR || path.join(os.homedir(), '.cache', 'ccache');
+      env.CCACHE_BASEDIR = path.join(app, 'node_modules', 'redkeeper');
 
       const packed = JSON.parse(run('npm', ['pack', '--json', '--pack-destination', work], root, env));
       const tarball = path.join(work, packed[0].filename);
