@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <future>
 #include <thread>
 
 #include "redis_harness.hpp"
@@ -35,6 +36,31 @@ TEST(RedisFaults, PortWithNoServerIsAConnectionError) {
   EXPECT_NE(std::string(r.error().what()).find("refused"), std::string::npos) << r.error().what();
   EXPECT_LT(steady_clock::now() - start, milliseconds(300));
   EXPECT_FALSE(client->health().connected);
+}
+
+TEST(RedisFaults, CorkedOpsQueuedDuringReconnectBackoffSettleAtTheirDeadline) {
+  // Node corks every op. Ops queued while the engine waits out a long reconnect backoff must still
+  // settle at their own deadline, not at the next connect attempt (a regression: uncork did not
+  // arm the deadline timer while a flush was already pending for the reconnect).
+  ClientOptions o = fast_options();
+  o.reconnect_min_ms = 3000;
+  o.reconnect_max_ms = 3000;
+  auto client = open_redis("redis://127.0.0.1:" + std::to_string(free_port()), o);
+  auto first = call(*client, {"PING"});  // refused at once; the engine now backs off for 3 s
+  ASSERT_FALSE(first.ok());
+  for (int round = 0; round < 2; ++round) {
+    auto start = steady_clock::now();
+    auto p = std::make_shared<std::promise<Result<Reply>>>();
+    auto f = p->get_future();
+    client->cork();
+    client->command({"PING"}, [p](Result<Reply> r) { p->set_value(std::move(r)); }, 200);
+    client->uncork();
+    ASSERT_EQ(f.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+    auto r = f.get();
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code(), ErrorCode::Timeout) << r.error().what();
+    EXPECT_LT(steady_clock::now() - start, milliseconds(1500)) << "round " << round;
+  }
 }
 
 TEST(RedisFaults, OpenNeverBlocksOnTheNetwork) {

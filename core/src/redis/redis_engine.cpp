@@ -204,8 +204,11 @@ void RedisEngine::uncork() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (corked_ > 0) --corked_;
-    // Queued ops need one flush: it also arms the deadline timer for them.
-    if (corked_ == 0 && !queued_.empty() && !flush_pending_) {
+    // Queued ops need one flush: it also arms the deadline timer for them. As in enqueue: a flush
+    // already pending (it stays pending while disconnected) does not arm a deadline earlier than
+    // the timer's, so the corked ops' earliest deadline also posts one, else ops queued while the
+    // engine waits to reconnect would settle at the next connect attempt, not at their deadline.
+    if (corked_ == 0 && !queued_.empty() && (!flush_pending_ || earliest_new_deadline_ < timer_at_)) {
       flush_pending_ = true;
       post = true;
     }
