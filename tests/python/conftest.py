@@ -284,12 +284,20 @@ class ClusterNode(RedisServer):
     """One cluster member: a RedisServer started with --cluster-enabled; `id` is its node id."""
 
     def __init__(self, node_timeout_ms: int) -> None:
-        # An explicit bus port: the default (port + 10000) overflows for ephemeral ports.
-        super().__init__(extra_args=["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-                                     "--cluster-node-timeout", str(node_timeout_ms),
-                                     "--cluster-port", str(_free_port()),
-                                     # Replicas sync at once (the default waits 5 s for more replicas).
-                                     "--repl-diskless-sync-delay", "0"])
+        # A port found free can be taken by another process before redis-server binds it: then
+        # start again on new ports (a few times).
+        for attempt in range(5):
+            try:
+                # An explicit bus port: the default (port + 10000) overflows for ephemeral ports.
+                super().__init__(extra_args=["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                                             "--cluster-node-timeout", str(node_timeout_ms),
+                                             "--cluster-port", str(_free_port()),
+                                             # Replicas sync at once (the default waits 5 s for more replicas).
+                                             "--repl-diskless-sync-delay", "0"])
+                break
+            except pytest.fail.Exception:
+                if attempt == 4:
+                    raise
         self.id = str(self.command("CLUSTER", "MYID").decode())
 
     @property
