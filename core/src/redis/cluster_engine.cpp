@@ -52,13 +52,7 @@ int64_t remaining_ms(Engine::SteadyClock::time_point deadline, Engine::SteadyClo
 ClusterEngine::ClusterEngine(RedisUrl url, ClientOptions options)
     : url_(std::move(url)), options_(std::move(options)), tick_timer_(io_) {
   if (!url_.cluster || url_.seeds.empty()) throw invalid_argument("url", "a cluster URL needs at least one seed");
-  if (options_.command_timeout_ms <= 0) throw invalid_argument("command_timeout_ms", "must be > 0");
-  if (options_.connect_timeout_ms <= 0) throw invalid_argument("connect_timeout_ms", "must be > 0");
-  if (options_.reconnect_min_ms <= 0) throw invalid_argument("reconnect_min_ms", "must be > 0");
-  if (options_.reconnect_max_ms < options_.reconnect_min_ms) {
-    throw invalid_argument("reconnect_max_ms", "must be >= reconnect_min_ms");
-  }
-  if (options_.max_pending == 0) throw invalid_argument("max_pending", "must be > 0");
+  validate_connection_options(options_);  // checked here too: the node engines come later
   if (options_.cluster_refresh_ms < 0) throw invalid_argument("cluster_refresh_ms", "must be >= 0");
   if (options_.max_redirects < 0 || options_.max_redirects > 100) {
     throw invalid_argument("max_redirects", "must be from 0 to 100");

@@ -49,19 +49,23 @@ bool rewrite_evalsha_as_eval(std::string& cmd, const Script& script) {
 std::string endpoint_of(const RedisUrl& url) { return redacted_url(url); }
 }  // namespace
 
+void validate_connection_options(const ClientOptions& options) {
+  if (options.command_timeout_ms <= 0) throw invalid_argument("command_timeout_ms", "must be > 0");
+  if (options.connect_timeout_ms <= 0) throw invalid_argument("connect_timeout_ms", "must be > 0");
+  if (options.reconnect_min_ms <= 0) throw invalid_argument("reconnect_min_ms", "must be > 0");
+  if (options.reconnect_max_ms < options.reconnect_min_ms) {
+    throw invalid_argument("reconnect_max_ms", "must be >= reconnect_min_ms");
+  }
+  if (options.max_pending == 0) throw invalid_argument("max_pending", "must be > 0");
+}
+
 RedisEngine::RedisEngine(RedisUrl url, ClientOptions options)
     : url_(std::move(url)),
       options_(std::move(options)),
       deadline_timer_(io_),
       reconnect_timer_(io_),
       connect_timer_(io_) {
-  if (options_.command_timeout_ms <= 0) throw invalid_argument("command_timeout_ms", "must be > 0");
-  if (options_.connect_timeout_ms <= 0) throw invalid_argument("connect_timeout_ms", "must be > 0");
-  if (options_.reconnect_min_ms <= 0) throw invalid_argument("reconnect_min_ms", "must be > 0");
-  if (options_.reconnect_max_ms < options_.reconnect_min_ms) {
-    throw invalid_argument("reconnect_max_ms", "must be >= reconnect_min_ms");
-  }
-  if (options_.max_pending == 0) throw invalid_argument("max_pending", "must be > 0");
+  validate_connection_options(options_);
   if (url_.transport == RedisTransport::Tls) tls_ctx_.emplace(make_tls_context(options_.tls));
   std::random_device rd;
   rng_state_ = (static_cast<uint64_t>(rd()) << 32) ^ rd() ^

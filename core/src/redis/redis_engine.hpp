@@ -22,6 +22,10 @@
 
 namespace redkeeper {
 
+// InvalidArgument naming the option unless the timeouts, backoff bounds and max_pending a Redis
+// connection uses are sane (shared by the single-server and cluster engines).
+void validate_connection_options(const ClientOptions& options);
+
 class RedisEngine final : public Engine, public std::enable_shared_from_this<RedisEngine> {
  public:
   RedisEngine(RedisUrl url, ClientOptions options);
