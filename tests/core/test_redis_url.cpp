@@ -10,6 +10,17 @@
 namespace redkeeper {
 namespace {
 
+// parse_redis_url(url) must throw InvalidArgument with a message starting "url:".
+void expect_rejected(const char* url) {
+  try {
+    parse_redis_url(url);
+    ADD_FAILURE() << "accepted: " << url;
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::InvalidArgument) << url;
+    EXPECT_EQ(std::string(e.what()).rfind("url:", 0), 0u) << url << " -> " << e.what();
+  }
+}
+
 TEST(RedisUrl, PlainHostPortDb) {
   RedisUrl u = parse_redis_url("redis://example.com:6380/3");
   EXPECT_EQ(u.transport, RedisTransport::Tcp);
@@ -93,15 +104,7 @@ TEST(RedisUrl, RejectsBadInputNamingUrl) {
       "unix:///",             "redis://h?db=x",    "redis://ho$t",         "redis://h/99999999999",
       "unix:///s.sock?user=u",
   };
-  for (const char* url : bad) {
-    try {
-      parse_redis_url(url);
-      ADD_FAILURE() << "accepted: " << url;
-    } catch (const Error& e) {
-      EXPECT_EQ(e.code(), ErrorCode::InvalidArgument) << url;
-      EXPECT_EQ(std::string(e.what()).rfind("url:", 0), 0u) << url << " -> " << e.what();
-    }
-  }
+  for (const char* url : bad) expect_rejected(url);
 }
 
 TEST(RedisUrl, RejectsOverlongUnixPathAndUrl) {
@@ -174,15 +177,7 @@ TEST(RedisUrl, ClusterRejectsDbAndBadSeeds) {
                        "redis+cluster://h:1,",      "redis+cluster://,h:1",      "redis+cluster://h:1,,h:2",
                        "redis+cluster://h:1,h:0",   "redis+cluster://h:1,h h:2", "redis+cluster//h",
                        "unix+cluster:///s.sock"};
-  for (const char* url : bad) {
-    try {
-      parse_redis_url(url);
-      ADD_FAILURE() << "accepted: " << url;
-    } catch (const Error& e) {
-      EXPECT_EQ(e.code(), ErrorCode::InvalidArgument) << url;
-      EXPECT_EQ(std::string(e.what()).rfind("url:", 0), 0u) << url << " -> " << e.what();
-    }
-  }
+  for (const char* url : bad) expect_rejected(url);
   try {
     parse_redis_url("redis+cluster://h:1/2");
   } catch (const Error& e) {

@@ -13,14 +13,17 @@ namespace {
   throw Error(ErrorCode::Protocol, "redis cluster: unexpected topology reply: " + why);
 }
 
+// The whole of `text` as a decimal number, or false.
+template <typename T>
+bool parse_whole(std::string_view text, T& out) {
+  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+  return ec == std::errc() && p == text.data() + text.size();
+}
+
 int64_t int_of(const Reply& r, const char* what) {
   if (r.is_integer()) return r.as_integer();
-  if (r.is_string() || r.is_status()) {
-    std::string_view s = r.as_string();
-    int64_t v = 0;
-    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-    if (ec == std::errc() && p == s.data() + s.size()) return v;
-  }
+  int64_t v = 0;
+  if ((r.is_string() || r.is_status()) && parse_whole(r.as_string(), v)) return v;
   bad(std::string(what) + " is not a number");
 }
 
@@ -192,15 +195,13 @@ bool parse_redirect(std::string_view message, std::string_view replier_host, Red
   std::string_view slot = message.substr(0, space);
   std::string_view addr = message.substr(space + 1);
   unsigned s = 0;
-  auto [p, ec] = std::from_chars(slot.data(), slot.data() + slot.size(), s);
-  if (ec != std::errc() || p != slot.data() + slot.size() || s >= kClusterSlots) return false;
+  if (!parse_whole(slot, s) || s >= kClusterSlots) return false;
   size_t colon = addr.rfind(':');
   if (colon == std::string_view::npos) return false;
   std::string_view host = addr.substr(0, colon);
   std::string_view port = addr.substr(colon + 1);
   unsigned pn = 0;
-  auto [pp, pec] = std::from_chars(port.data(), port.data() + port.size(), pn);
-  if (pec != std::errc() || pp != port.data() + port.size() || pn == 0 || pn > 65535) return false;
+  if (!parse_whole(port, pn) || pn == 0 || pn > 65535) return false;
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
   out.slot = static_cast<uint16_t>(s);
   out.target.host = host_of(host, replier_host);
