@@ -7,21 +7,15 @@ const { spawn } = require('child_process');
 const path = require('path');
 const crypto = require('crypto');
 const redkeeper = require('../..');
-const { startRedis, freePort } = require('./helpers/redisServer');
-const { startCluster } = require('./helpers/redisCluster');
+const { freePort } = require('./helpers/redisServer');
+const { useRedisBackends } = require('./helpers/backends');
 
 const { connect, ManualClock } = redkeeper;
 const ROOT = path.join(__dirname, '..', '..');
 
 jest.setTimeout(60000);
 
-let server;
-let cluster;
-beforeAll(async () => { [server, cluster] = await Promise.all([startRedis(), startCluster()]); });
-afterAll(async () => {
-  if (server) await server.stop();
-  if (cluster) await cluster.stop();
-});
+const backends = useRedisBackends();
 
 const fresh = () => `t-${crypto.randomBytes(6).toString('hex')}`;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -33,7 +27,7 @@ describe.each(['memory', 'redis', 'cluster'])('cache on %s', (backend) => {
   beforeEach(() => {
     clock = new ManualClock(1700000000000);
     if (backend === 'memory') rk = connect('memory://', { clock });
-    else rk = connect(backend === 'cluster' ? cluster.url : server.url);
+    else rk = connect(backend === 'cluster' ? backends.cluster.url : backends.server.url);
   });
   afterEach(async () => {
     await rk.close();
@@ -179,8 +173,8 @@ describe.each(['memory', 'redis', 'cluster'])('cache on %s', (backend) => {
 
 describe('cache on redis across clients and processes', () => {
   test('a loader failure in another client rejects with ERR_RK_LOADER_FAILED and its message', async () => {
-    const a = connect(server.url);
-    const b = connect(server.url);
+    const a = connect(backends.server.url);
+    const b = connect(backends.server.url);
     const ns = fresh();
     let started;
     const began = new Promise((r) => { started = r; });
@@ -225,7 +219,7 @@ describe('cache on redis across clients and processes', () => {
     const ns = fresh();
     const startAt = Date.now() + 1500;
     const runOne = (n) => new Promise((resolve, reject) => {
-      const p = spawn(process.execPath, ['-e', WORKER, ROOT, server.url, ns, String(startAt), String(n)],
+      const p = spawn(process.execPath, ['-e', WORKER, ROOT, backends.server.url, ns, String(startAt), String(n)],
         { env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '';
       let err = '';
@@ -236,7 +230,7 @@ describe('cache on redis across clients and processes', () => {
     const results = await Promise.all([13, 13, 12, 12].map(runOne));
     expect(results.every((r) => r.ok)).toBe(true);
     expect(results.reduce((s, r) => s + r.n, 0)).toBe(50);
-    const rk = connect(server.url);
+    const rk = connect(backends.server.url);
     expect(await rk.cache(`${ns}-runs`).get('loader')).toBe(1);
     await rk.close();
   });

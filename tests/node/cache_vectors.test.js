@@ -7,8 +7,7 @@ const path = require('path');
 const crypto = require('crypto');
 const { connect, ManualClock } = require('../..');
 const { PrimitiveHandle } = require('../../node/lib/primitive');
-const { startRedis } = require('./helpers/redisServer');
-const { startCluster } = require('./helpers/redisCluster');
+const { useRedisBackends } = require('./helpers/backends');
 
 const dir = process.env.REDKEEPER_VECTORS_DIR || path.join(__dirname, '..', 'vectors');
 const data = JSON.parse(fs.readFileSync(path.join(dir, 'cache.json'), 'utf8'));
@@ -34,20 +33,14 @@ function resolve(v, kept) {
   return v;
 }
 
-let server;
-let cluster;
-beforeAll(async () => { [server, cluster] = await Promise.all([startRedis(), startCluster()]); });
-afterAll(async () => {
-  if (server) await server.stop();
-  if (cluster) await cluster.stop();
-});
+const backends = useRedisBackends();
 
 describe.each(['memory', 'redis', 'cluster'])('cache vectors on %s', (backend) => {
   test.each(data.cases.map((c) => [c.name, c]))('%s', async (_name, c) => {
     const clock = new ManualClock(1700000000000);
     const rk = backend === 'memory'
       ? connect('memory://', { clock })
-      : connect(backend === 'cluster' ? cluster.url : server.url, { prefix: `v${crypto.randomBytes(4).toString('hex')}` });
+      : connect(backend === 'cluster' ? backends.cluster.url : backends.server.url, { prefix: `v${crypto.randomBytes(4).toString('hex')}` });
     try {
       const handle = new PrimitiveHandle(rk, 'cache', c.config);
       const kept = {};

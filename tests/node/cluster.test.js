@@ -9,18 +9,13 @@ const crypto = require('crypto');
 const path = require('path');
 const { connect } = require('../..');
 const { SessionStore } = require('../../node/express');
-const { startRedis, delay } = require('./helpers/redisServer');
+const { delay } = require('./helpers/redisServer');
 const { startCluster, keySlot } = require('./helpers/redisCluster');
+const { useRedisBackends } = require('./helpers/backends');
 
 jest.setTimeout(60000);
 
-let cluster;
-let server;
-beforeAll(async () => { [cluster, server] = await Promise.all([startCluster(), startRedis()]); });
-afterAll(async () => {
-  if (cluster) await cluster.stop();
-  if (server) await server.stop();
-});
+const backends = useRedisBackends();
 
 const fresh = (tag = 'c') => `${tag}${crypto.randomBytes(5).toString('hex')}`;
 
@@ -58,7 +53,7 @@ describe('options and stats', () => {
   });
 
   test('a single server is one node', async () => {
-    const rk = connect(server.url);
+    const rk = connect(backends.server.url);
     await rk.ping();
     const s = await rk.stats();
     expect([s.nodes, s.redirects]).toEqual([1, 0]);
@@ -78,8 +73,8 @@ describe('options and stats', () => {
 describe('on the shared cluster', () => {
   test('the limiter routes to every primary', async () => {
     const prefix = fresh('rt');
-    const groups = await idsOnEachPrimary(cluster, 3);
-    const rk = connect(cluster.url, { prefix });
+    const groups = await idsOnEachPrimary(backends.cluster, 3);
+    const rk = connect(backends.cluster.url, { prefix });
     try {
       const limiter = rk.limiter('route', { limit: 5, window: 60, onError: 'raise' });
       for (const ids of groups) {
@@ -96,7 +91,7 @@ describe('on the shared cluster', () => {
     } finally {
       await rk.close();
     }
-    const primaries = await cluster.primaries();
+    const primaries = await backends.cluster.primaries();
     for (const [i, ids] of groups.entries()) {
       const keys = await primaries[i].call(['KEYS', `${prefix}:*`]);
       expect(keys.sort()).toEqual(ids.map((id) => `${prefix}:limiter:route:{${id}}`).sort());
@@ -105,8 +100,8 @@ describe('on the shared cluster', () => {
 
   test('cluster: true makes a plain URL a seed', async () => {
     const prefix = fresh('seed');
-    const groups = await idsOnEachPrimary(cluster);
-    const rk = connect(cluster.seedUrl, { prefix, cluster: true, clusterRefreshMs: 0 });
+    const groups = await idsOnEachPrimary(backends.cluster);
+    const rk = connect(backends.cluster.seedUrl, { prefix, cluster: true, clusterRefreshMs: 0 });
     try {
       const limiter = rk.limiter('seed', { limit: 2, window: 60, onError: 'raise' });
       for (const [id] of groups) expect((await limiter.hit(id)).remaining).toBe(1);
@@ -114,13 +109,13 @@ describe('on the shared cluster', () => {
     } finally {
       await rk.close();
     }
-    expect((await cluster.keys(`${prefix}:*`)).length).toBe(3);
+    expect((await backends.cluster.keys(`${prefix}:*`)).length).toBe(3);
   });
 
   test('cache namespaces on every primary: deletePattern and clear', async () => {
     const prefix = fresh('ca');
-    const namespaces = (await idsOnEachPrimary(cluster, 1, 'ns')).map((ids) => ids[0]);
-    const rk = connect(cluster.url, { prefix });
+    const namespaces = (await idsOnEachPrimary(backends.cluster, 1, 'ns')).map((ids) => ids[0]);
+    const rk = connect(backends.cluster.url, { prefix });
     try {
       for (const ns of namespaces) {
         const c = rk.cache(ns);
@@ -140,13 +135,13 @@ describe('on the shared cluster', () => {
     } finally {
       await rk.close();
     }
-    expect((await cluster.keys(`${prefix}:*`)).filter((k) => k.includes(':v:user:'))).toEqual([]);
+    expect((await backends.cluster.keys(`${prefix}:*`)).filter((k) => k.includes(':v:user:'))).toEqual([]);
   });
 
   test('express-session store namespaces on every primary: set/get/length/ids/all/clear', async () => {
     const prefix = fresh('es');
-    const namespaces = (await idsOnEachPrimary(cluster, 1, 'sn')).map((ids) => ids[0]);
-    const rk = connect(cluster.url, { prefix });
+    const namespaces = (await idsOnEachPrimary(backends.cluster, 1, 'sn')).map((ids) => ids[0]);
+    const rk = connect(backends.cluster.url, { prefix });
     const cb = (fn) => new Promise((resolve, reject) => fn((err, v) => (err ? reject(err) : resolve(v))));
     try {
       for (const ns of namespaces) {
@@ -173,7 +168,7 @@ describe('on the shared cluster', () => {
   });
 
   test('hitMany with one id works; different ids are refused before sending', async () => {
-    const rk = connect(cluster.url, { prefix: fresh('hm') });
+    const rk = connect(backends.cluster.url, { prefix: fresh('hm') });
     try {
       const minute = rk.limiter('minute', { limit: 3, window: 60, onError: 'raise' });
       const hour = rk.limiter('hour', { limit: 10, window: 3600, onError: 'raise' });
@@ -187,7 +182,7 @@ describe('on the shared cluster', () => {
 
   test('4 processes x 64 callers on one key of limit 1000 admit exactly 1000', async () => {
     const workers = Array.from({ length: 4 }, () =>
-      fork(path.join(__dirname, 'helpers', 'hitWorker.js'), [cluster.url], { stdio: 'inherit' }));
+      fork(path.join(__dirname, 'helpers', 'hitWorker.js'), [backends.cluster.url], { stdio: 'inherit' }));
     const next = (w, type) => new Promise((resolve, reject) => {
       w.on('message', (m) => { if (m.type === type) resolve(m); });
       w.once('exit', (code) => reject(new Error(`worker exited (${code}) before ${type}`)));

@@ -8,26 +8,19 @@ const path = require('path');
 const { connect, ManualClock } = require('../..');
 const { Idempotency } = require('../../node/lib/idempotency');
 const { PrimitiveHandle } = require('../../node/lib/primitive');
-const { startCluster } = require('./helpers/redisCluster');
-const { startRedis, delay } = require('./helpers/redisServer');
+const { delay } = require('./helpers/redisServer');
 const { load } = require('./helpers/vectors');
+const { useRedisBackends } = require('./helpers/backends');
 
 const T0 = 1700000000000;
-let server;
-let cluster;
+const backends = useRedisBackends(30000);
 let counter = 0;
-
-beforeAll(async () => { [server, cluster] = await Promise.all([startRedis(), startCluster()]); }, 30000);
-afterAll(async () => {
-  if (server) await server.stop();
-  if (cluster) await cluster.stop();
-});
 
 function prefix() { counter += 1; return `ji${process.pid}x${counter}`; }
 
 function open(backend, clock) {
   if (backend === 'memory') return connect('memory://', { clock, prefix: prefix() });
-  return connect(backend === 'cluster' ? cluster.url : server.url, { prefix: prefix() });
+  return connect(backend === 'cluster' ? backends.cluster.url : backends.server.url, { prefix: prefix() });
 }
 
 // Runs one case of idempotency.json / otp.json through the generic handle (core args and results).
@@ -225,14 +218,14 @@ test('a crashed process frees its key (real crash on Redis)', async () => {
   const p = prefix();
   const child = `
     const { connect } = require(${JSON.stringify(path.resolve(__dirname, '../..'))});
-    const rk = connect(${JSON.stringify(server.url)}, { prefix: ${JSON.stringify(p)} });
+    const rk = connect(${JSON.stringify(backends.server.url)}, { prefix: ${JSON.stringify(p)} });
     rk.idempotency.withOptions({ lockTtlMs: 500 }).begin('payment-9', 'fp').then((b) => {
       if (b.status !== 'new') process.exit(1);
       process.exit(3);  // no complete, no abandon, no close
     });`;
   const r = spawnSync(process.execPath, ['-e', child], { env: process.env, timeout: 60000 });
   expect(r.status).toBe(3);
-  const rk = connect(server.url, { prefix: p });
+  const rk = connect(backends.server.url, { prefix: p });
   try {
     const idem = rk.idempotency;
     expect((await idem.begin('payment-9', 'fp')).status).toBe('inProgress');

@@ -9,20 +9,14 @@ const path = require('path');
 const crypto = require('crypto');
 const redkeeper = require('../..');
 const { startRedis } = require('./helpers/redisServer');
-const { startCluster } = require('./helpers/redisCluster');
+const { useRedisBackends } = require('./helpers/backends');
 
 const { connect, RedkeeperError } = redkeeper;
 const ROOT = path.join(__dirname, '..', '..');
 
 jest.setTimeout(60000);
 
-let server;
-let cluster;
-beforeAll(async () => { [server, cluster] = await Promise.all([startRedis(), startCluster()]); });
-afterAll(async () => {
-  if (server) await server.stop();
-  if (cluster) await cluster.stop();
-});
+const backends = useRedisBackends();
 
 const fresh = () => `lk-${crypto.randomBytes(6).toString('hex')}`;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -38,7 +32,7 @@ const code = async (promise) => {
 
 // Scripts the store ran so far; on a cluster the sum over its primaries (a lock lives on one).
 async function scriptCalls(backend) {
-  const nodes = backend === 'cluster' ? await cluster.primaries() : [server];
+  const nodes = backend === 'cluster' ? await backends.cluster.primaries() : [backends.server];
   let total = 0;
   for (const node of nodes) {
     const text = String(await node.call(['INFO', 'commandstats']));
@@ -54,7 +48,7 @@ async function scriptCalls(backend) {
 describe.each(['memory', 'redis', 'cluster'])('lock on %s', (backend) => {
   let rk;
   beforeEach(() => {
-    rk = connect({ memory: 'memory://', redis: server.url, cluster: cluster.url }[backend]);
+    rk = connect(backends.url(backend));
   });
   afterEach(async () => { await rk.close(); });
 
@@ -321,7 +315,7 @@ test('four processes contending on Redis never overlap', async () => {
   const name = fresh();
   const startAt = Date.now() + 1500;
   const runs = Array.from({ length: 4 }, () => new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['-e', CONTENDER, ROOT, server.url, name, '15', String(startAt)],
+    const child = spawn(process.execPath, ['-e', CONTENDER, ROOT, backends.server.url, name, '15', String(startAt)],
       { env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';

@@ -5,23 +5,16 @@ const crypto = require('crypto');
 const path = require('path');
 const { connect } = require('../..');
 const { PrimitiveHandle } = require('../../node/lib/primitive');
-const { startRedis } = require('./helpers/redisServer');
-const { startCluster } = require('./helpers/redisCluster');
 
 const DATA = require(path.join(__dirname, '..', 'vectors', 'locks.json'));
+const { useRedisBackends } = require('./helpers/backends');
 jest.setTimeout(30000);
 
-let server;
-let cluster;
-beforeAll(async () => { [server, cluster] = await Promise.all([startRedis(), startCluster()]); });
-afterAll(async () => {
-  if (server) await server.stop();
-  if (cluster) await cluster.stop();
-});
+const backends = useRedisBackends();
 
 describe.each(['memory', 'redis', 'cluster'])('lock vectors on %s', (backend) => {
   let rk;
-  beforeEach(() => { rk = connect({ memory: 'memory://', redis: server.url, cluster: cluster.url }[backend]); });
+  beforeEach(() => { rk = connect(backends.url(backend)); });
   afterEach(async () => { await rk.close(); });
 
   test.each(DATA.cases.map((c) => [c.name, c]))('%s', async (_, c) => {

@@ -8,27 +8,19 @@ const crypto = require('crypto');
 const { connect, ManualClock } = require('../..');
 const { Otp } = require('../../node/lib/otp');
 const { PrimitiveHandle } = require('../../node/lib/primitive');
-const { startCluster } = require('./helpers/redisCluster');
-const { startRedis } = require('./helpers/redisServer');
 const { load } = require('./helpers/vectors');
+const { useRedisBackends } = require('./helpers/backends');
 
 const T0 = 1700000000000;
 const SECRET = 'test-secret-0123456789abcdef';
-let server;
-let cluster;
+const backends = useRedisBackends(30000);
 let counter = 0;
-
-beforeAll(async () => { [server, cluster] = await Promise.all([startRedis(), startCluster()]); }, 30000);
-afterAll(async () => {
-  if (server) await server.stop();
-  if (cluster) await cluster.stop();
-});
 
 function prefix() { counter += 1; return `jo${process.pid}x${counter}`; }
 
 function open(backend, clock) {
   if (backend === 'memory') return connect('memory://', { clock, prefix: prefix() });
-  return connect(backend === 'cluster' ? cluster.url : server.url, { prefix: prefix() });
+  return connect(backend === 'cluster' ? backends.cluster.url : backends.server.url, { prefix: prefix() });
 }
 
 async function runVectorCase(c, backend) {
@@ -155,7 +147,7 @@ describe('secrets', () => {
 
   test('Redis requires one; withOptions supplies it', async () => {
     delete process.env.REDKEEPER_OTP_SECRET;
-    const rk = connect(server.url, { prefix: prefix() });
+    const rk = connect(backends.server.url, { prefix: prefix() });
     try {
       const otp = rk.otp;
       await expect(otp.issue('u')).rejects.toMatchObject({ code: 'ERR_RK_INVALID_ARGUMENT', message: expect.stringMatching(/^secret/) });
@@ -168,8 +160,8 @@ describe('secrets', () => {
   test('REDKEEPER_OTP_SECRET is shared by every client', async () => {
     process.env.REDKEEPER_OTP_SECRET = SECRET;
     const p = prefix();
-    const a = connect(server.url, { prefix: p });
-    const b = connect(server.url, { prefix: p });
+    const a = connect(backends.server.url, { prefix: p });
+    const b = connect(backends.server.url, { prefix: p });
     try {
       const { code } = await a.otp.issue('shared');
       expect((await b.otp.verify('shared', code)).ok).toBe(true);
@@ -192,10 +184,10 @@ describe('secrets', () => {
 
   test('the stored form is the documented HMAC, never the code', async () => {
     const p = prefix();
-    const rk = connect(server.url, { prefix: p });
+    const rk = connect(backends.server.url, { prefix: p });
     try {
       const { code } = await rk.otp.withOptions({ secret: SECRET, name: 'login', ttlMs: 120000 }).issue('user:42');
-      const fields = await server.call(['HGETALL', `${p}:otp:login:{user:42}`]);
+      const fields = await backends.server.call(['HGETALL', `${p}:otp:login:{user:42}`]);
       const stored = {};
       for (let i = 0; i < fields.length; i += 2) stored[String(fields[i])] = String(fields[i + 1]);
       expect(Object.keys(stored).sort()).toEqual(['fails', 'hmac', 'ttl']);

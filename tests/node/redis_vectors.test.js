@@ -7,19 +7,12 @@ const crypto = require('crypto');
 const { connect, ManualClock } = require('../..');
 const { load } = require('./helpers/vectors');
 const { runCase } = require('./helpers/limiterSteps');
-const { startRedis } = require('./helpers/redisServer');
-const { startCluster } = require('./helpers/redisCluster');
+const { useRedisBackends } = require('./helpers/backends');
 
 const limiterVectors = load('limiter.json');
 const runId = crypto.randomBytes(4).toString('hex');
 
-let server;
-let cluster;
-beforeAll(async () => { [server, cluster] = await Promise.all([startRedis(), startCluster()]); });
-afterAll(async () => {
-  if (server) await server.stop();
-  if (cluster) await cluster.stop();
-});
+const backends = useRedisBackends();
 
 test('the vectors cover every algorithm', () => {
   const algorithms = new Set(limiterVectors.cases.map((c) => c.limiter && c.limiter.algorithm));
@@ -32,7 +25,7 @@ describe.each(['redis', 'cluster'])('on %s', (store) => {
   test.each(limiterVectors.cases.map((c, i) => [c.name, c, i]))('%s', async (_name, c, i) => {
     const clock = new ManualClock(c.start_ms === undefined ? 1700000000000 : c.start_ms);
     // A fresh prefix per case: no case sees another's keys.
-    const rk = connect(store === 'cluster' ? cluster.url : server.url, { clock, prefix: `vec${runId}${store}_${i}` });
+    const rk = connect(store === 'cluster' ? backends.cluster.url : backends.server.url, { clock, prefix: `vec${runId}${store}_${i}` });
     try {
       await runCase(rk, clock, c);
       if (c.config_error === undefined) {
@@ -47,7 +40,7 @@ describe.each(['redis', 'cluster'])('on %s', (store) => {
   });
 
   test('the cases wrote their state under their own prefix', async () => {
-    const keys = store === 'cluster' ? await cluster.keys(`vec${runId}${store}_*`) : await server.call(['KEYS', `vec${runId}${store}_*`]);
+    const keys = store === 'cluster' ? await backends.cluster.keys(`vec${runId}${store}_*`) : await backends.server.call(['KEYS', `vec${runId}${store}_*`]);
     expect(keys.length).toBeGreaterThan(0);
     for (const k of keys) expect(k).toMatch(new RegExp(`^vec${runId}${store}_\\d+:limiter:[A-Za-z0-9_.-]+:\\{.*\\}(:block)?$`));
   });

@@ -3,18 +3,12 @@
 'use strict';
 
 const { connect, ManualClock } = require('../..');
-const { startRedis, delay } = require('./helpers/redisServer');
-const { startCluster } = require('./helpers/redisCluster');
+const { delay } = require('./helpers/redisServer');
+const { useRedisBackends } = require('./helpers/backends');
 
-let server;
-let cluster;
 const clients = [];
-beforeAll(async () => { [server, cluster] = await Promise.all([startRedis(), startCluster()]); });
-afterAll(async () => {
-  await Promise.all(clients.map((c) => c.close()));
-  if (server) await server.stop();
-  if (cluster) await cluster.stop();
-});
+afterAll(() => Promise.all(clients.map((c) => c.close())));  // declared first: runs before the servers stop
+const backends = useRedisBackends();
 
 let n = 0;
 function env(kind) {
@@ -25,7 +19,7 @@ function env(kind) {
     clients.push(rk);
     return { rk, advance: async (ms) => clock.advance(ms) };
   }
-  const rk = connect(kind === 'cluster' ? cluster.url : server.url, { prefix, commandTimeoutMs: 5000 });
+  const rk = connect(kind === 'cluster' ? backends.cluster.url : backends.server.url, { prefix, commandTimeoutMs: 5000 });
   clients.push(rk);
   return { rk, advance: (ms) => delay(ms) };
 }

@@ -11,8 +11,8 @@ const { connect, ManualClock } = require('../..');
 const { requireValidToken } = require('../../node/express');
 const { PrimitiveHandle } = require('../../node/lib/primitive');
 const { load } = require('./helpers/vectors');
-const { startRedis, delay } = require('./helpers/redisServer');
-const { startCluster } = require('./helpers/redisCluster');
+const { delay } = require('./helpers/redisServer');
+const { useRedisBackends } = require('./helpers/backends');
 
 const V = load('tokens.json');
 const SECRET = 'node-secret';
@@ -30,20 +30,14 @@ function makeJwt(claims, secret = SECRET, alg = 'HS256') {
   return `${input}.${crypto.createHmac(algo, secret).update(input).digest('base64url')}`;
 }
 
-let server;
-let cluster;
 const clients = [];
-beforeAll(async () => { [server, cluster] = await Promise.all([startRedis(), startCluster()]); });
-afterAll(async () => {
-  await Promise.all(clients.map((c) => c.close()));
-  if (server) await server.stop();
-  if (cluster) await cluster.stop();
-});
+afterAll(() => Promise.all(clients.map((c) => c.close())));  // declared first: runs before the servers stop
+const backends = useRedisBackends();
 
 let n = 0;
 function open(kind, clock) {
   const prefix = `tk${process.pid}x${n++}`;
-  const url = { memory: 'memory://', redis: server.url, cluster: cluster.url }[kind];
+  const url = backends.url(kind);
   const rk = kind === 'memory' ? connect(url, { clock, prefix }) : connect(url, { clock, prefix, commandTimeoutMs: 5000 });
   clients.push(rk);
   return rk;
