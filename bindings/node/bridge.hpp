@@ -25,7 +25,8 @@ class AsyncBridge {
   using Settle = std::function<void(Napi::Env, Napi::Promise::Deferred&)>;
 
   // `cork`/`uncork` (optional) bracket one event-loop turn: the first op of a turn corks the
-  // client and a setImmediate uncorks it, so the ops of one turn reach the socket in one write.
+  // client and a setImmediate uncorks it, so the ops of one turn reach the socket together: in
+  // one write, or in writes of kOpsPerWrite ops made as the turn goes.
   static std::shared_ptr<AsyncBridge> create(Napi::Env env, std::function<void()> cork = {},
                                              std::function<void()> uncork = {});
   explicit AsyncBridge(Tag, Napi::Env env);
@@ -60,6 +61,8 @@ class AsyncBridge {
   bool referenced_ = false;
   std::function<void()> cork_, uncork_;
   bool corked_ = false;
+  int corked_ops_ = 0;                       // ops begun since the last write of this turn
+  static constexpr int kOpsPerWrite = 32;
   Napi::FunctionReference set_immediate_;    // globalThis.setImmediate
   Napi::FunctionReference uncork_fn_;        // calls uncork_now(); made once
 };

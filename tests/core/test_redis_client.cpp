@@ -173,6 +173,27 @@ TEST_F(RedisClientTest, ConcurrentNoscriptFallbacksAllSucceed) {
   EXPECT_EQ(call(*client_, {"GET", "c"}).value().as_string(), "200");  // each ran exactly once
 }
 
+TEST_F(RedisClientTest, NoscriptFallbacksAreResentInTheOrderTheCallsWereMade) {
+  ASSERT_TRUE(call(*client_, {"SCRIPT", "FLUSH"}).ok());
+  static const Script script("return redis.call('INCR', KEYS[1])");
+  constexpr int kCalls = 20;
+  std::vector<int64_t> got(kCalls, -1);
+  Settled settled;
+  client_->cork();  // one write: every EVALSHA meets NOSCRIPT in the same read
+  for (int i = 0; i < kCalls; ++i) {
+    settled.add();
+    client_->eval(script, {"order"}, {}, [&got, &settled, i](Result<Reply> r) {
+      if (r.ok()) got[i] = r.value().as_integer();
+      settled.done(r.ok() ? ErrorCode::Internal : r.error().code(), r.ok());
+    });
+  }
+  client_->uncork();
+  ASSERT_TRUE(settled.wait());
+  ASSERT_EQ(settled.ok(), kCalls);
+  // Each ran once, and in call order (they were re-sent reversed before).
+  for (int i = 0; i < kCalls; ++i) EXPECT_EQ(got[i], i + 1) << "call " << i;
+}
+
 TEST_F(RedisClientTest, ScriptErrorIsNeverRetried) {
   Script script("redis.call('INCR', KEYS[1]); return redis.error_reply('boom')");
   auto r = call_eval(*client_, script, {"cnt"}, {});

@@ -3,7 +3,7 @@
 // process open. Uses a private redis-server from helpers/redisServer.js.
 'use strict';
 
-const { execFile } = require('child_process');
+const { execFile, execFileSync } = require('child_process');
 const path = require('path');
 const { connect } = require('../..');
 const { startRedis, freePort } = require('./helpers/redisServer');
@@ -32,6 +32,35 @@ test('thousands of concurrent ops all settle', async () => {
     const latencies = await Promise.all(Array.from({ length: 5000 }, () => rk.ping()));
     expect(latencies).toHaveLength(5000);
     for (const ms of latencies) expect(ms).toBeGreaterThanOrEqual(0);
+  } finally {
+    await rk.close();
+  }
+});
+
+test('a turn that starts many ops sends them in chunks while it runs, not all at its end', async () => {
+  const rk = connect(server.url);
+  const limiter = rk.limiter('chunks', { limit: 1000, window: 60, algorithm: 'fixed_window' });
+  const evalshaCalls = () => {
+    const info = execFileSync('redis-cli', ['-p', String(server.port), 'INFO', 'commandstats']).toString();
+    const m = /cmdstat_evalsha:calls=(\d+)/.exec(info);
+    return m ? Number(m[1]) : 0;
+  };
+  try {
+    await limiter.hit('warm'); // connected, script loaded
+    const before = evalshaCalls();
+    // One synchronous turn: 40 hits, then (still in the turn, the event loop blocked on purpose)
+    // wait for Redis to have run the first chunk of 32. Without chunks nothing would go out before
+    // the turn ends. (The other 8 may follow the first write out: the engine sends what is queued
+    // when a write completes.)
+    const hits = Array.from({ length: 40 }, () => limiter.hit('k'));
+    let midTurn = 0;
+    const until = Date.now() + 3000;
+    while (Date.now() < until && midTurn < 32) midTurn = evalshaCalls() - before;
+    expect(midTurn).toBeGreaterThanOrEqual(32);
+    const results = await Promise.all(hits);
+    expect(results.map((r) => r.allowed)).toEqual(Array(40).fill(true));
+    expect(results[39].remaining).toBe(1000 - 40);
+    expect(evalshaCalls() - before).toBe(40);
   } finally {
     await rk.close();
   }

@@ -425,9 +425,12 @@ void RedisEngine::on_read(const std::shared_ptr<RedisConnection>& conn, size_t n
       OpPtr op = std::move(inflight_.front());
       inflight_.pop_front();
       deliver(std::move(op), std::move(*reply));
-      if (conn != conn_) return;
+      if (conn != conn_) break;
     }
+    if (requeue_resends() && conn == conn_) flush();
+    if (conn != conn_) return;
   } catch (const Error& e) {
+    requeue_resends();
     // The op whose reply was garbled learns why; the others only that the connection went away.
     if (!inflight_.empty()) {
       OpPtr op = std::move(inflight_.front());
@@ -444,6 +447,17 @@ void RedisEngine::on_read(const std::shared_ptr<RedisConnection>& conn, size_t n
   start_read(conn);
 }
 
+bool RedisEngine::requeue_resends() {
+  if (resend_.empty()) return false;
+  // NOSCRIPT fallbacks go first, in the order they were sent (they never ran).
+  std::lock_guard<std::mutex> lock(mu_);
+  while (!resend_.empty()) {
+    queued_.push_front(std::move(resend_.back()));
+    resend_.pop_back();
+  }
+  return true;
+}
+
 void RedisEngine::deliver(OpPtr op, Reply reply) {
   if (!op->done) return recycle(std::move(op));  // timed out earlier: its late reply is dropped here
   if (reply.is_error()) {
@@ -452,16 +466,11 @@ void RedisEngine::deliver(OpPtr op, Reply reply) {
         rewrite_evalsha_as_eval(op->cmd, op->script)) {
       // The script never ran, so sending it again cannot double-count.
       op->eval_fallback_sent = true;
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        bool asking = op->asking;
-        auto deadline = op->deadline;
-        queued_.push_front(std::move(op));
-        // An ASK-redirected script must be re-sent with its ASKING, or the importing node
-        // would answer ASK again instead of running it.
-        if (asking) queued_.push_front(make_asking_op(deadline));
-      }
-      return flush();
+      // An ASK-redirected script must be re-sent with its ASKING, or the importing node would
+      // answer ASK again instead of running it. on_read() re-queues these in reply order.
+      if (op->asking) resend_.push_back(make_asking_op(op->deadline));
+      resend_.push_back(std::move(op));
+      return;
     }
     return settle(std::move(op), Error(ErrorCode::Script, std::string(msg)));
   }

@@ -94,6 +94,8 @@ class RedisEngine final : public Engine, public std::enable_shared_from_this<Red
   void on_read(const std::shared_ptr<RedisConnection>& conn, size_t n);
   void start_write(const std::shared_ptr<RedisConnection>& conn);
   void deliver(OpPtr op, Reply reply);
+  // Moves resend_ to the front of the queue; true when there was anything.
+  bool requeue_resends();
   // Drops the connection: written ops fail with Connection; when `fail_queued`, so do queued ones
   // (a refused connect or handshake: waiting longer would not help them).
   void fail_connection(std::shared_ptr<RedisConnection> conn, const std::string& why, bool fail_queued);
@@ -121,6 +123,7 @@ class RedisEngine final : public Engine, public std::enable_shared_from_this<Red
   std::shared_ptr<RedisConnection> conn_;
   std::deque<OpPtr> inflight_;       // written, awaiting a reply, in send order
   std::deque<OpPtr> batch_;          // scratch for flush(), reused
+  std::deque<OpPtr> resend_;         // NOSCRIPT answers of one read, to re-queue as EVAL in order
   std::vector<OpPtr> io_free_;       // recycled ops, handed back to free_ops_ in bulk
   bool deadline_armed_ = false;
   SteadyClock::time_point deadline_at_;
