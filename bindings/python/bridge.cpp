@@ -2,6 +2,8 @@
 // resolves the batch's futures on the loop thread.
 #include "bridge.hpp"
 
+#include <algorithm>
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -88,7 +90,39 @@ std::vector<std::pair<uint64_t, Outcome>> BridgeCore::take_batch() {
 
 LoopBridge::LoopBridge() : core_(std::make_shared<BridgeCore>()) {}
 
-LoopBridge::~LoopBridge() = default;
+LoopBridge::~LoopBridge() {
+  // A loop that went away before its uncork callback ran must not leave a client corked.
+  for (auto& client : corked_) client->uncork();
+}
+
+void LoopBridge::set_scheduler(py::object schedule) { schedule_ = std::move(schedule); }
+
+void LoopBridge::cork_for_turn(const std::shared_ptr<Client>& client) {
+  if (!schedule_ || client->completes_inline()) return;
+  if (std::find(corked_.begin(), corked_.end(), client) == corked_.end()) {
+    if (!uncork_scheduled_) {
+      schedule_();  // may raise (a closed loop): then nothing is corked
+      uncork_scheduled_ = true;
+    }
+    client->cork();
+    corked_.push_back(client);
+  }
+  if (++corked_ops_ >= kOpsPerWrite) {
+    corked_ops_ = 0;
+    for (auto& c : corked_) {
+      c->uncork();
+      c->cork();
+    }
+  }
+}
+
+void LoopBridge::uncork_all() {
+  uncork_scheduled_ = false;
+  corked_ops_ = 0;
+  auto clients = std::move(corked_);
+  corked_.clear();
+  for (auto& client : clients) client->uncork();
+}
 
 namespace {
 
@@ -155,6 +189,8 @@ void register_bridge(py::module_& m) {
       .def(py::init<>())
       .def("fileno", &LoopBridge::fileno)
       .def("drain", &LoopBridge::drain)
+      .def("set_scheduler", &LoopBridge::set_scheduler)
+      .def("uncork_all", &LoopBridge::uncork_all)
       .def_property_readonly("pending", &LoopBridge::pending);
 
   // Drives the same callbacks a Redis op would, from a foreign thread after `delay_ms`, so the

@@ -101,7 +101,23 @@ class LoopBridge {
   // Loop thread, GIL held: settles every future whose op completed; cancelled ones are skipped.
   size_t drain();
 
+  // Turn batching, as the Node binding does: the first op a loop turn starts on `client` corks it,
+  // and a loop.call_soon callback uncorks it after the tasks ready in that turn have run, so their
+  // ops reach the socket together; every kOpsPerWrite ops the turn sends what it has so far, so
+  // Redis starts on them while Python makes the rest. Needs set_scheduler(); a no-op before.
+  void cork_for_turn(const std::shared_ptr<Client>& client);
+  // `schedule()` must arrange for uncork_all() to run soon on the loop (redkeeper/_bridge.py passes
+  // a closure over weak references, so neither the loop nor this bridge is kept alive by it).
+  void set_scheduler(py::object schedule);
+  void uncork_all();
+
  private:
+  static constexpr int kOpsPerWrite = 32;
+  std::vector<std::shared_ptr<Client>> corked_;  // loop thread, GIL held
+  int corked_ops_ = 0;
+  bool uncork_scheduled_ = false;
+  py::object schedule_;
+
   struct Pending {
     py::object future;
     std::shared_ptr<const Policy> policy;

@@ -61,6 +61,7 @@ template <class T, class Start>
 void NativeLimiter::start_async(LoopBridge& bridge, py::object future,
                                 std::shared_ptr<const Policy> policy, Start&& start) {
   check_open();
+  bridge.cork_for_turn(client_);
   auto done = bridge.expect<T>(std::move(future), std::move(policy));
   try {
     start(std::move(done));

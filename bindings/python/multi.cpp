@@ -79,6 +79,7 @@ void hit_many_async(const std::shared_ptr<Client>& client, LoopBridge& bridge, p
   if (client->closed()) throw Error(ErrorCode::Closed, "client: the client is closed");
   std::shared_ptr<const Policies> policies;
   std::vector<LimitCheck> core_checks = to_checks(checks, policies);
+  bridge.cork_for_turn(client);
   Callback<MultiOutcome> settle = bridge.expect<MultiOutcome>(std::move(future), nullptr);
   try {
     client->hit_many(std::move(core_checks), [settle = std::move(settle), policies](Result<MultiLimitResult> r) {

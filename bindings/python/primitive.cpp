@@ -370,6 +370,7 @@ PyObject* primitive_call_async(PyObject* self, PyObject* const* args, Py_ssize_t
   return guarded<PyObject*>(nullptr, [&]() -> PyObject* {
     LoopBridge& bridge = py::handle(args[0]).cast<LoopBridge&>();
     PyObject* future = args[1];
+    bridge.cork_for_turn(impl_of(self).client);
     auto state = start(impl_of(self), args[2], args[3]);
     if (!state->done_inline()) {
       state->future_id = bridge.register_future(py::reinterpret_borrow<py::object>(future));

@@ -51,7 +51,7 @@ __all__ = ["Json", "PrimitiveHandle"]
 class PrimitiveHandle:
     """One configured primitive of one client (``kind`` is "tokens", "cache", "lock", ...)."""
 
-    __slots__ = ("client", "kind", "config", "_native")
+    __slots__ = ("client", "kind", "config", "_native", "_inline")
 
     def __init__(
         self, client: "_ClientBase", kind: str, config: Optional[Mapping[str, Any]] = None
@@ -60,6 +60,7 @@ class PrimitiveHandle:
         self.kind = kind
         self.config: Dict[str, Any] = dict(config) if config else {}
         self._native: "NativePrimitive" = client._native.primitive(kind, self.config)
+        self._inline: bool = client._native.completes_inline
 
     def call(self, op: str, args: Optional[Dict[str, Any]] = None) -> Json:
         """Runs ``op`` and returns its result; blocks (GIL released) while the op waits."""
@@ -71,13 +72,21 @@ class PrimitiveHandle:
         Cancelling the awaiting task abandons the result (the op itself still runs to completion
         in the core, like a request already sent); the loop's bridge skips cancelled futures.
         """
-        # Inline completions (most ops on memory://) return here with no future and no loop lookup.
-        result = self._native._start(op, args)
-        if type(result) is not PendingCall:
-            return result  # type: ignore[no-any-return]
+        if self._inline:
+            # Inline completions (most ops on memory://) return here with no future and no loop
+            # lookup.
+            result = self._native._start(op, args)
+            if type(result) is not PendingCall:
+                return result  # type: ignore[no-any-return]
+            loop = asyncio.get_running_loop()
+            future: "asyncio.Future[Json]" = loop.create_future()
+            result._attach(bridge_for(loop), future)
+            return await future
+        # Redis: the bridge is known before the op starts, so the ops of one loop turn are sent
+        # together (LoopBridge::cork_for_turn).
         loop = asyncio.get_running_loop()
-        future: "asyncio.Future[Json]" = loop.create_future()
-        result._attach(bridge_for(loop), future)
+        future = loop.create_future()
+        self._native._call_async(bridge_for(loop), future, op, args)
         return await future
 
     def __repr__(self) -> str:

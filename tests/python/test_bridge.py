@@ -97,6 +97,29 @@ def test_loops_get_their_own_bridges() -> None:
     assert first[1] == second[1] == 9
 
 
+def test_a_closed_loop_and_its_bridge_are_freed(redis_server) -> None:
+    # The bridge's uncork scheduler refers to its loop and to itself weakly only: a strong reference
+    # would keep every loop (and its wake-up pipe) alive for the life of the process.
+    import gc
+    import weakref
+
+    import redkeeper
+
+    refs = []
+
+    async def use() -> None:
+        loop = asyncio.get_running_loop()
+        async with redkeeper.AsyncClient(redis_server.url) as client:
+            limiter = client.limiter("gc", limit=100, window=60)
+            await asyncio.gather(*(limiter.hit("k") for _ in range(40)))
+        refs.append(weakref.ref(loop))
+        refs.append(weakref.ref(bridge_for(loop)))
+
+    asyncio.run(use())
+    gc.collect()
+    assert [r() for r in refs] == [None, None]
+
+
 def test_sync_wait_releases_the_gil() -> None:
     ticks = 0
     stop = threading.Event()

@@ -4,6 +4,7 @@ end — async ops settle through the loop bridge, sync ops wait with the GIL rel
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from typing import Any, Dict
 
@@ -142,3 +143,45 @@ async def test_redis_limiter_fails_open_or_raises_when_redis_is_unreachable() ->
         raising = client.limiter("r", limit=1, window=60, on_error="raise")
         with pytest.raises((redkeeper.ConnectionError, redkeeper.TimeoutError)):
             await asyncio.wait_for(raising.hit("k"), 5)
+
+
+def _evalsha_calls(server) -> int:
+    info = server.command("INFO", "commandstats")
+    text = info.decode() if isinstance(info, bytes) else str(info)
+    for line in text.splitlines():
+        if line.startswith("cmdstat_evalsha:calls="):
+            return int(line.split("=")[1].split(",")[0])
+    return 0
+
+
+async def _started_in_one_turn(redis_server, limiter, hits: int, wait_for: int) -> int:
+    """Starts `hits` hits in one loop turn, then, still in that turn (the loop blocked on purpose),
+    waits up to a few seconds for Redis to have run `wait_for` of them; returns how many it ran."""
+    loop = asyncio.get_running_loop()
+    before = _evalsha_calls(redis_server)
+    mid_turn = []
+
+    def probe() -> None:  # runs right after the tasks' first steps, in the same turn
+        deadline = time.monotonic() + (3.0 if wait_for else 0.3)
+        ran = _evalsha_calls(redis_server) - before
+        while time.monotonic() < deadline and (ran < wait_for or not wait_for):
+            time.sleep(0.01)
+            ran = _evalsha_calls(redis_server) - before
+        mid_turn.append(ran)
+
+    tasks = [asyncio.ensure_future(limiter.hit("k")) for _ in range(hits)]
+    loop.call_soon(probe)
+    results = await asyncio.gather(*tasks)
+    assert all(r.allowed for r in results)
+    assert _evalsha_calls(redis_server) - before == hits
+    return mid_turn[0]
+
+
+async def test_async_ops_of_one_loop_turn_are_sent_together_and_in_chunks(redis_server) -> None:
+    async with redkeeper.AsyncClient(redis_server.url) as client:
+        limiter = client.limiter(f"turn-{uuid.uuid4().hex}", limit=1000, window=60, algorithm="fixed_window")
+        await limiter.hit("warm")  # connected, script loaded
+        # 20 hits: all wait for the turn to end (corked), none reaches Redis while it runs.
+        assert await _started_in_one_turn(redis_server, limiter, 20, 0) == 0
+        # 40 hits: the first 32 go out as soon as they are made, while the turn still runs.
+        assert await _started_in_one_turn(redis_server, limiter, 40, 32) >= 32
