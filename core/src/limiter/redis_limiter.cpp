@@ -24,6 +24,7 @@ extern const char multi[];
 extern const char fixed_window[];
 extern const char fixed_window_hit[];
 extern const char sliding_window[];
+extern const char sliding_window_hit[];
 extern const char sliding_log[];
 extern const char token_bucket[];
 extern const char gcra[];
@@ -110,7 +111,8 @@ const Script& RedisLimiter::script_for(Algorithm algorithm) {
       return Script(std::string(limiter_lua::common) + fast + limiter_lua::helpers + body + limiter_lua::ops);
     };
     return std::array<Script, 5>{make(limiter_lua::fixed_window, limiter_lua::fixed_window_hit),
-                                 make(limiter_lua::sliding_window), make(limiter_lua::sliding_log),
+                                 make(limiter_lua::sliding_window, limiter_lua::sliding_window_hit),
+                                 make(limiter_lua::sliding_log),
                                  make(limiter_lua::token_bucket), make(limiter_lua::gcra)};
   }();
   switch (algorithm) {
