@@ -16,6 +16,8 @@ std::shared_ptr<Client> Client::open(std::string_view url, ClientOptions options
     }
   }
   if (url == "memory://" || url.rfind("memory://", 0) == 0) {
+    // Asking for a cluster and silently getting one process's store would hide a config mistake.
+    if (options.cluster) throw invalid_argument("cluster", "applies to Redis URLs only, not memory://");
     return make_memory_client(url, std::move(options));
   }
   if (url.rfind("redis://", 0) == 0 || url.rfind("rediss://", 0) == 0 ||

@@ -220,3 +220,25 @@ TEST(RedisUrl, ClientOpenRejectsBadRedisUrl) {
 
 }  // namespace
 }  // namespace redkeeper
+
+namespace redkeeper {
+namespace {
+
+TEST(ClientOpen, MemoryWithTheClusterOptionIsRefusedNamingCluster) {
+  ClientOptions options;
+  options.cluster = true;
+  try {
+    Client::open("memory://", options);
+    ADD_FAILURE() << "memory:// accepted cluster = true";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::InvalidArgument);
+    EXPECT_EQ(std::string(e.what()).rfind("cluster:", 0), 0u) << e.what();
+  }
+  options.cluster = false;
+  auto client = Client::open("memory://", options);
+  ASSERT_TRUE(client);
+  client->close();
+}
+
+}  // namespace
+}  // namespace redkeeper

@@ -98,6 +98,11 @@ describe('on the shared cluster', () => {
     }
   });
 
+  test('memory:// with cluster: true is refused naming cluster', () => {
+    expect(() => connect('memory://', { cluster: true })).toThrow(expect.objectContaining({ code: 'ERR_RK_INVALID_ARGUMENT' }));
+    expect(() => connect('memory://', { cluster: true })).toThrow(/cluster/);
+  });
+
   test('cluster: true makes a plain URL a seed', async () => {
     const prefix = fresh('seed');
     const groups = await idsOnEachPrimary(backends.cluster);

@@ -93,6 +93,13 @@ def test_bad_cluster_urls_name_the_url(url: str) -> None:
         redkeeper.Client(url)
 
 
+def test_memory_cannot_be_a_cluster() -> None:
+    with pytest.raises(redkeeper.InvalidArgument, match="cluster"):
+        redkeeper.Client("memory://", cluster=True)
+    with redkeeper.Client("memory://", cluster=False) as rk:
+        assert rk.limiter("x", limit=1, window=1).hit("k").allowed
+
+
 def test_unix_socket_cannot_be_a_cluster(tmp_path: Any) -> None:
     with pytest.raises(redkeeper.InvalidArgument, match="url|cluster"):
         redkeeper.Client(f"unix://{tmp_path}/redis.sock", cluster=True)
