@@ -59,10 +59,14 @@ std::pair<uint64_t, Napi::Promise> AsyncBridge::begin() {
   // chunks the loop can settle while the server works on the rest. With 64 callers on one
   // limiter this took throughput from about 0.7x to 1.0-1.2x rate-limiter-flexible's
   // (bench/node_redis.js): one write per turn had the server and the JS thread take turns idling.
-  if (corked_ && ++corked_ops_ >= kOpsPerWrite) {
-    corked_ops_ = 0;
-    uncork_();
-    cork_();
+  // Counted before this op is submitted: the 33rd op of a turn sends the 32 before it.
+  if (corked_) {
+    if (corked_ops_ == kOpsPerWrite) {
+      corked_ops_ = 0;
+      uncork_();
+      cork_();
+    }
+    ++corked_ops_;
   }
   uint64_t id = next_id_++;
   auto deferred = Napi::Promise::Deferred::New(env_);

@@ -107,13 +107,15 @@ void LoopBridge::cork_for_turn(const std::shared_ptr<Client>& client) {
     client->cork();
     corked_.push_back(client);
   }
-  if (++corked_ops_ >= kOpsPerWrite) {
+  // Counted before this op is submitted: the 33rd op of a turn sends the 32 before it.
+  if (corked_ops_ == kOpsPerWrite) {
     corked_ops_ = 0;
     for (auto& c : corked_) {
       c->uncork();
       c->cork();
     }
   }
+  ++corked_ops_;
 }
 
 void LoopBridge::uncork_all() {

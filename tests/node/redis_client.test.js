@@ -38,7 +38,8 @@ test('thousands of concurrent ops all settle', async () => {
 });
 
 test('a turn that starts many ops sends them in chunks while it runs, not all at its end', async () => {
-  const rk = connect(server.url);
+  // A long timeout: the test blocks the event loop for a while on purpose, and no hit may time out.
+  const rk = connect(server.url, { commandTimeoutMs: 20000 });
   const limiter = rk.limiter('chunks', { limit: 1000, window: 60, algorithm: 'fixed_window' });
   const evalshaCalls = () => {
     const info = execFileSync('redis-cli', ['-p', String(server.port), 'INFO', 'commandstats']).toString();
@@ -49,16 +50,16 @@ test('a turn that starts many ops sends them in chunks while it runs, not all at
     await limiter.hit('warm'); // connected, script loaded
     const before = evalshaCalls();
     // One synchronous turn: 40 hits, then (still in the turn, the event loop blocked on purpose)
-    // wait for Redis to have run the first chunk of 32. Without chunks nothing would go out before
-    // the turn ends. (The other 8 may follow the first write out: the engine sends what is queued
-    // when a write completes.)
+    // wait for Redis to have run the first chunk of 32 (sent when the 33rd hit is made). Without
+    // chunks nothing would go out before the turn ends. (The other 8 may follow the first write
+    // out: the engine sends what is queued when a write completes.)
     const hits = Array.from({ length: 40 }, () => limiter.hit('k'));
     let midTurn = 0;
     const until = Date.now() + 3000;
     while (Date.now() < until && midTurn < 32) midTurn = evalshaCalls() - before;
     expect(midTurn).toBeGreaterThanOrEqual(32);
     const results = await Promise.all(hits);
-    expect(results.map((r) => r.allowed)).toEqual(Array(40).fill(true));
+    expect(results.map((r) => r.allowed && !r.degraded)).toEqual(Array(40).fill(true));
     expect(results[39].remaining).toBe(1000 - 40);
     expect(evalshaCalls() - before).toBe(40);
   } finally {
