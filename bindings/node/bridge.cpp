@@ -48,25 +48,16 @@ void AsyncBridge::cork_for_turn() {
 void AsyncBridge::uncork_now() {
   if (!corked_) return;
   corked_ = false;
-  corked_ops_ = 0;
+  chunks_.reset();
   uncork_();
 }
 
 std::pair<uint64_t, Napi::Promise> AsyncBridge::begin() {
   cork_for_turn();
-  // A turn that starts many ops sends them in chunks as it goes rather than all at its end: Redis
-  // starts on the first chunk while JS is still making the next, and its replies come back in
-  // chunks the loop can settle while the server works on the rest. With 64 callers on one
-  // limiter this took throughput from about 0.7x to 1.0-1.2x rate-limiter-flexible's
-  // (bench/node_redis.js): one write per turn had the server and the JS thread take turns idling.
-  // Counted before this op is submitted: the 33rd op of a turn sends the 32 before it.
-  if (corked_) {
-    if (corked_ops_ == kOpsPerWrite) {
-      corked_ops_ = 0;
-      uncork_();
-      cork_();
-    }
-    ++corked_ops_;
+  // Sent in chunks as the turn goes, not all at its end (see redkeeper/turn_chunks.hpp).
+  if (corked_ && chunks_.next()) {
+    uncork_();
+    cork_();
   }
   uint64_t id = next_id_++;
   auto deferred = Napi::Promise::Deferred::New(env_);

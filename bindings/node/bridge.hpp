@@ -14,6 +14,7 @@
 #include "errors.hpp"
 #include "redkeeper/completion_queue.hpp"
 #include "redkeeper/error.hpp"
+#include "redkeeper/turn_chunks.hpp"
 
 namespace redkeeper_node {
 
@@ -26,7 +27,7 @@ class AsyncBridge {
 
   // `cork`/`uncork` (optional) bracket one event-loop turn: the first op of a turn corks the
   // client and a setImmediate uncorks it, so the ops of one turn reach the socket together: in
-  // one write, or in writes of kOpsPerWrite ops made as the turn goes.
+  // one write, or in chunks made as the turn goes (redkeeper/turn_chunks.hpp).
   static std::shared_ptr<AsyncBridge> create(Napi::Env env, std::function<void()> cork = {},
                                              std::function<void()> uncork = {});
   explicit AsyncBridge(Tag, Napi::Env env);
@@ -61,8 +62,7 @@ class AsyncBridge {
   bool referenced_ = false;
   std::function<void()> cork_, uncork_;
   bool corked_ = false;
-  int corked_ops_ = 0;                       // ops begun since the last write of this turn
-  static constexpr int kOpsPerWrite = 32;
+  redkeeper::TurnChunks chunks_;             // ops begun in this turn since its last write
   Napi::FunctionReference set_immediate_;    // globalThis.setImmediate
   Napi::FunctionReference uncork_fn_;        // calls uncork_now(); made once
 };

@@ -107,20 +107,17 @@ void LoopBridge::cork_for_turn(const std::shared_ptr<Client>& client) {
     client->cork();
     corked_.push_back(client);
   }
-  // Counted before this op is submitted: the 33rd op of a turn sends the 32 before it.
-  if (corked_ops_ == kOpsPerWrite) {
-    corked_ops_ = 0;
+  if (chunks_.next()) {
     for (auto& c : corked_) {
       c->uncork();
       c->cork();
     }
   }
-  ++corked_ops_;
 }
 
 void LoopBridge::uncork_all() {
   uncork_scheduled_ = false;
-  corked_ops_ = 0;
+  chunks_.reset();
   auto clients = std::move(corked_);
   corked_.clear();
   for (auto& client : clients) client->uncork();

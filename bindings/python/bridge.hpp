@@ -20,6 +20,7 @@
 #include "redkeeper/error.hpp"
 #include "redkeeper/limiter.hpp"
 #include "redkeeper/primitive.hpp"
+#include "redkeeper/turn_chunks.hpp"
 #include "multi.hpp"
 #include "result.hpp"
 
@@ -103,8 +104,8 @@ class LoopBridge {
 
   // Turn batching, as the Node binding does: the first op a loop turn starts on `client` corks it,
   // and a loop.call_soon callback uncorks it after the tasks ready in that turn have run, so their
-  // ops reach the socket together; every kOpsPerWrite ops the turn sends what it has so far, so
-  // Redis starts on them while Python makes the rest. Needs set_scheduler(); a no-op before.
+  // ops reach the socket together, in chunks made as the turn goes (redkeeper/turn_chunks.hpp).
+  // Needs set_scheduler(); a no-op before.
   void cork_for_turn(const std::shared_ptr<Client>& client);
   // `schedule()` must arrange for uncork_all() to run soon on the loop (redkeeper/_bridge.py passes
   // a closure over weak references, so neither the loop nor this bridge is kept alive by it).
@@ -112,9 +113,8 @@ class LoopBridge {
   void uncork_all();
 
  private:
-  static constexpr int kOpsPerWrite = 32;
   std::vector<std::shared_ptr<Client>> corked_;  // loop thread, GIL held
-  int corked_ops_ = 0;
+  TurnChunks chunks_;
   bool uncork_scheduled_ = false;
   py::object schedule_;
 
