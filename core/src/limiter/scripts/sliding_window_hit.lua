@@ -7,10 +7,13 @@ if OP == 'hit' then
   local got = redis.call('MGET', K_STATE, K_BLOCK)
   local until_ms = tonumber(got[2] or 0) or 0
   if until_ms > NOW then return {0, 0, until_ms - NOW, until_ms - NOW} end
-  -- The current window's start: W * floor(NOW / W), exact (helpers.lua's idiv).
-  local q = math.floor(NOW / W)
-  if q * W > NOW then q = q - 1 elseif (q + 1) * W <= NOW then q = q + 1 end
-  local start = q * W
+  -- helpers.lua's idiv (defined after this block): floor(a / b) for b > 0, exact below 2^53.
+  local function idiv(a, b)
+    local q = math.floor(a / b)
+    if q * b > a then q = q - 1 elseif (q + 1) * b <= a then q = q + 1 end
+    return q
+  end
+  local start = idiv(NOW, W) * W
   local prev, cur = 0, 0
   if got[1] then
     -- `sw:<window_start_ms>:<prev>:<cur>` as string_save writes it; anything else starts afresh.
@@ -28,10 +31,7 @@ if OP == 'hit' then
   -- sliding_window.lua's first_elapsed(p, a): the smallest elapsed time with floor(p * (W - t) / W) <= a.
   local function first_elapsed(p, a)
     if p == 0 then return 0 end
-    local x = (a + 1) * W - 1
-    local d = math.floor(x / p)
-    if d * p > x then d = d - 1 elseif (d + 1) * p <= x then d = d + 1 end
-    return math.max(0, W - d)
+    return math.max(0, W - idiv((a + 1) * W - 1, p))
   end
   local wait
   local room = L - cur - N
@@ -57,11 +57,7 @@ if OP == 'hit' then
     local f = first_elapsed(prev, 0)
     if f > e then full_after = f - e end
   end
-  -- available: L - (floor(prev * (W - e) / W) + cur), exact.
-  local y = prev * (W - e)
-  local r = math.floor(y / W)
-  if r * W > y then r = r - 1 elseif (r + 1) * W <= y then r = r + 1 end
-  local available = math.max(0, L - (r + cur))
+  local available = math.max(0, L - (idiv(prev * (W - e), W) + cur))
   if wait > 0 then return {0, available, full_after, wait} end
   -- full_after > 0 here (cur > 0), so the state is always kept.
   redis.call('SET', K_STATE, string.format('sw:%d:%d:%d', start, prev, cur), 'PX', string.format('%d', full_after + PAD))
