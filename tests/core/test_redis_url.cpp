@@ -218,12 +218,6 @@ TEST(RedisUrl, ClientOpenRejectsBadRedisUrl) {
   }
 }
 
-}  // namespace
-}  // namespace redkeeper
-
-namespace redkeeper {
-namespace {
-
 TEST(ClientOpen, MemoryWithTheClusterOptionIsRefusedNamingCluster) {
   ClientOptions options;
   options.cluster = true;

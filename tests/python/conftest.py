@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+import re
 import shutil
 import signal
 import socket
@@ -549,6 +550,14 @@ def cluster_factory() -> Iterator[Any]:
 
 # The stores the primitive suites run on: memory://, one redis-server, and the shared cluster.
 BACKENDS = ["memory", "redis", "cluster"]
+
+
+def evalsha_calls(server: "RedisServer") -> int:
+    """EVALSHA calls the server has run so far (INFO commandstats)."""
+    info = server.command("INFO", "commandstats")
+    text = info.decode() if isinstance(info, bytes) else str(info)
+    found = re.search(r"^cmdstat_evalsha:calls=(\d+)", text, re.M)
+    return int(found.group(1)) if found else 0
 
 
 def backend_url(request: pytest.FixtureRequest, backend: str) -> str:

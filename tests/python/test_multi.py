@@ -5,13 +5,12 @@ across processes on Redis, the local block cache, and the client_ip / ip_key hel
 from __future__ import annotations
 
 import multiprocessing
-import re
 from typing import Any, Dict, List, Tuple
 
 import pytest
 
 import redkeeper
-from conftest import load_vectors
+from conftest import evalsha_calls, load_vectors
 from test_vectors import _check, _expect_error, _limiter_kwargs
 
 MULTI = load_vectors("multi.json")["cases"]
@@ -207,13 +206,6 @@ def test_all_or_nothing_across_processes(redis_server: Any) -> None:
         assert 100 - large.peek("shared").remaining == admitted  # rejected requests took nothing
 
 
-def _evalsha_calls(server: Any) -> int:
-    info = server.command("INFO", "commandstats")
-    text = info.decode() if isinstance(info, bytes) else str(info)
-    found = re.search(r"^cmdstat_evalsha:calls=(\d+)", text, re.M)
-    return int(found.group(1)) if found else 0
-
-
 async def test_local_block_cache_spares_redis(redis_server: Any) -> None:
     clock = redkeeper.ManualClock()
     async with redkeeper.AsyncClient(redis_server.url, "pbc", clock=clock) as rk:
@@ -228,7 +220,7 @@ async def test_local_block_cache_spares_redis(redis_server: Any) -> None:
             clock.advance(10)
             r = await cached.hit("attacker")
             assert not r.allowed
-        assert _evalsha_calls(redis_server) == 0
+        assert evalsha_calls(redis_server) == 0
         truth = await plain.peek("attacker")
         assert r.retry_after_ms == truth.retry_after_ms == first.retry_after_ms - 5000
         await cached.reset("attacker")

@@ -11,7 +11,7 @@ from typing import Any, Dict
 import pytest
 
 import redkeeper
-from conftest import backend_url
+from conftest import backend_url, evalsha_calls
 from test_vectors import LIMITER, run_case_async, run_case_sync
 
 
@@ -145,35 +145,26 @@ async def test_redis_limiter_fails_open_or_raises_when_redis_is_unreachable() ->
             await asyncio.wait_for(raising.hit("k"), 5)
 
 
-def _evalsha_calls(server) -> int:
-    info = server.command("INFO", "commandstats")
-    text = info.decode() if isinstance(info, bytes) else str(info)
-    for line in text.splitlines():
-        if line.startswith("cmdstat_evalsha:calls="):
-            return int(line.split("=")[1].split(",")[0])
-    return 0
-
-
 async def _started_in_one_turn(redis_server, limiter, hits: int, wait_for: int) -> int:
     """Starts `hits` hits in one loop turn, then, still in that turn (the loop blocked on purpose),
     waits up to a few seconds for Redis to have run `wait_for` of them; returns how many it ran."""
     loop = asyncio.get_running_loop()
-    before = _evalsha_calls(redis_server)
+    before = evalsha_calls(redis_server)
     mid_turn = []
 
     def probe() -> None:  # runs right after the tasks' first steps, in the same turn
         deadline = time.monotonic() + (3.0 if wait_for else 0.3)
-        ran = _evalsha_calls(redis_server) - before
+        ran = evalsha_calls(redis_server) - before
         while time.monotonic() < deadline and (ran < wait_for or not wait_for):
             time.sleep(0.01)
-            ran = _evalsha_calls(redis_server) - before
+            ran = evalsha_calls(redis_server) - before
         mid_turn.append(ran)
 
     tasks = [asyncio.ensure_future(limiter.hit("k")) for _ in range(hits)]
     loop.call_soon(probe)
     results = await asyncio.gather(*tasks)
     assert all(r.allowed and not r.degraded for r in results)
-    assert _evalsha_calls(redis_server) - before == hits
+    assert evalsha_calls(redis_server) - before == hits
     return mid_turn[0]
 
 
