@@ -1,7 +1,6 @@
 // The cache primitive: JSON/bytes values with TTLs, counters, tags, namespace clear by generation,
 // SCAN-based pattern deletion, and the fleet-wide single loader of get_or_set (claim/fill/fail with
 // pub/sub wake-ups). Validation, encoding and waiting live here; storage is in scripts/*.lua.
-#include <openssl/rand.h>
 
 #include <atomic>
 #include <charconv>
@@ -12,6 +11,7 @@
 #include <vector>
 
 #include "common/factories.hpp"
+#include "common/random.hpp"
 #include "redkeeper/limiter.hpp"  // parse_duration_ms
 
 namespace redkeeper {
@@ -65,17 +65,7 @@ const Scripts& scripts() {
   return s;
 }
 
-std::string random_token() {
-  unsigned char raw[16];
-  if (RAND_bytes(raw, sizeof raw) != 1) throw Error(ErrorCode::Internal, "cache: CSPRNG failed");
-  static const char kHex[] = "0123456789abcdef";
-  std::string out(32, '0');
-  for (size_t i = 0; i < sizeof raw; ++i) {
-    out[2 * i] = kHex[raw[i] >> 4];
-    out[2 * i + 1] = kHex[raw[i] & 15];
-  }
-  return out;
-}
+std::string random_token() { return random_hex(16); }
 
 const Value* arg(const Value& args, const char* name) {
   if (!args.is_object()) return nullptr;

@@ -1,6 +1,5 @@
 // The "idempotency" primitive: begin/complete/abandon/extend over one hash per key (scripts/*.lua),
 // one script per op. Responses are stored as CBOR so bytes survive; both backends run the same scripts.
-#include <openssl/rand.h>
 
 #include <algorithm>
 #include <cmath>
@@ -14,6 +13,7 @@
 #include <vector>
 
 #include "common/args.hpp"
+#include "common/random.hpp"
 #include "common/factories.hpp"
 #include "redkeeper/limiter.hpp"  // parse_duration_ms
 
@@ -100,17 +100,7 @@ IdempotencyConfig parse_config(const Value& config) {
 }
 
 // 128 bits from the OS CSPRNG as hex: only the request that claimed a key can complete or abandon it.
-std::string random_token() {
-  unsigned char bytes[kTokenHexChars / 2];
-  if (RAND_bytes(bytes, sizeof bytes) != 1) throw Error(ErrorCode::Internal, "idempotency: CSPRNG failure");
-  static const char kHex[] = "0123456789abcdef";
-  std::string out(kTokenHexChars, '0');
-  for (size_t i = 0; i < sizeof bytes; ++i) {
-    out[2 * i] = kHex[bytes[i] >> 4];
-    out[2 * i + 1] = kHex[bytes[i] & 15];
-  }
-  return out;
-}
+std::string random_token() { return random_hex(kTokenHexChars / 2); }
 
 std::string shorten(std::string_view s) {
   return s.size() <= 100 ? std::string(s) : std::string(s.substr(0, 100)) + "...";

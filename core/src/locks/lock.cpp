@@ -3,9 +3,6 @@
 // local lease tracking so a holder learns it lost the lock. Runs unchanged on memory and Redis.
 #include "locks/lock.hpp"
 
-#include <openssl/crypto.h>
-#include <openssl/rand.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -22,6 +19,7 @@
 #include <vector>
 
 #include "common/args.hpp"
+#include "common/random.hpp"
 #include "common/factories.hpp"
 
 namespace redkeeper {
@@ -60,30 +58,8 @@ std::string short_name(std::string_view name) {
   return name.size() <= 100 ? std::string(name) : std::string(name.substr(0, 100)) + "...";
 }
 
-// 128 bits from OpenSSL's CSPRNG as 32 hex digits: unguessable, so only the holder can release.
-// Drawn from a per-thread buffer of RAND_bytes output (one RAND_bytes call cost ~5 us, a fifth of
-// an acquire on memory); the buffer is dropped in a forked child so parent and child never share.
-std::string random_owner() {
-  constexpr size_t kBufferBytes = 1024;
-  thread_local unsigned char buffer[kBufferBytes];
-  thread_local size_t used = kBufferBytes;
-  thread_local pid_t owner_pid = 0;
-  if (used + 16 > kBufferBytes || owner_pid != ::getpid()) {
-    if (RAND_bytes(buffer, static_cast<int>(kBufferBytes)) != 1) throw Error(ErrorCode::Internal, "lock: CSPRNG failure");
-    used = 0;
-    owner_pid = ::getpid();
-  }
-  static const char kHex[] = "0123456789abcdef";
-  std::string out(32, '0');
-  for (size_t i = 0; i < 16; ++i) {
-    const unsigned char b = buffer[used + i];
-    out[2 * i] = kHex[b >> 4];
-    out[2 * i + 1] = kHex[b & 15];
-  }
-  OPENSSL_cleanse(buffer + used, 16);  // a token handed out is not kept in memory
-  used += 16;
-  return out;
-}
+// 128 bits from the CSPRNG as 32 hex digits: unguessable, so only the holder can release.
+std::string random_owner() { return random_hex(16); }
 
 std::optional<bool> get_bool(const Value& obj, const char* field) {
   auto it = obj.find(field);

@@ -3,7 +3,6 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
-#include <openssl/rand.h>
 
 #include <algorithm>
 #include <cmath>
@@ -20,6 +19,7 @@
 #include <vector>
 
 #include "common/args.hpp"
+#include "common/random.hpp"
 #include "common/factories.hpp"
 #include "redkeeper/limiter.hpp"  // parse_duration_ms
 
@@ -90,9 +90,6 @@ std::string get_text(const Value& obj, const char* field, size_t max_bytes) {
   return out;
 }
 
-void random_bytes(unsigned char* out, size_t n) {
-  if (RAND_bytes(out, static_cast<int>(n)) != 1) throw Error(ErrorCode::Internal, "otp: CSPRNG failure");
-}
 
 // The default secret on memory: random, one per backend (so every handle of one client agrees),
 // never leaving the process. Backends are keyed by address and checked for liveness, so a new

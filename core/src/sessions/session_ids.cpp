@@ -2,8 +2,8 @@
 #include "sessions/session_ids.hpp"
 
 #include <openssl/evp.h>
-#include <openssl/rand.h>
 
+#include "common/random.hpp"
 #include "redkeeper/error.hpp"
 
 namespace redkeeper::sessions {
@@ -35,7 +35,7 @@ std::string base64url_encode(const unsigned char* data, size_t size) {
 
 std::string random_session_id() {
   unsigned char bytes[32];
-  if (RAND_bytes(bytes, sizeof bytes) != 1) throw Error(ErrorCode::Internal, "sessions: CSPRNG failure");
+  random_bytes(bytes, sizeof bytes);
   return base64url_encode(bytes, sizeof bytes);
 }
 
