@@ -92,6 +92,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   data->client_ctor = Napi::Persistent(client);
   data->limiter_ctor = Napi::Persistent(limiter);
   data->primitive_ctor = Napi::Persistent(NativePrimitive::define(env));
+  data->json_parse = Napi::Persistent(env.Global().Get("JSON").As<Napi::Object>().Get("parse").As<Napi::Function>());
   // Node owns the instance data from here on and deletes it when the environment goes away.
   env.SetInstanceData<AddonData>(data.release());
 

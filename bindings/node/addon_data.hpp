@@ -18,6 +18,7 @@ struct AddonData {
   Napi::FunctionReference limiter_ctor;
   Napi::FunctionReference clock_ctor;
   Napi::FunctionReference primitive_ctor;
+  Napi::FunctionReference json_parse;      // JSON.parse, as it was at load: builds container results
 };
 
 inline AddonData& addon_data(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }

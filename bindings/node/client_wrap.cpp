@@ -208,7 +208,7 @@ Napi::Value NativeClient::hit_many(const Napi::CallbackInfo& info) {
 
 Napi::Value NativeClient::primitive(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  return guarded(env, [&] { return make_primitive(env, state_, info[0], info[1]); });
+  return guarded(env, [&] { return make_primitive(env, state_, info[0], info[1], info[2]); });
 }
 
 Napi::Value NativeClient::completes_inline(const Napi::CallbackInfo& info) {

@@ -217,12 +217,11 @@ int64_t json_nodes(const redkeeper::Value& v) {
 
 // Results: a container of several values is built by V8's JSON.parse from one string (far fewer
 // boundary crossings than a Node-API call per member); scalars, tiny containers and anything
-// holding bytes are built directly. `parse` may be empty (then JSON.parse is looked up).
-Napi::Value result_to_js(Napi::Env env, const redkeeper::Value& v, Napi::Function parse) {
+// holding bytes are built directly.
+Napi::Value result_to_js(Napi::Env env, const redkeeper::Value& v) {
   if (v.is_structured() && v.size() > 1 && json_nodes(v) > 3) {
     const std::string text = v.dump(-1, ' ', false, redkeeper::Value::error_handler_t::replace);
-    if (parse.IsEmpty()) parse = env.Global().Get("JSON").As<Napi::Object>().Get("parse").As<Napi::Function>();
-    return parse.Call({Napi::String::New(env, text.data(), text.size())});
+    return addon_data(env).json_parse.Value().Call({Napi::String::New(env, text.data(), text.size())});
   }
   return to_js(env, v);
 }
@@ -239,19 +238,16 @@ struct CallState {
   uint64_t id = 0;
 
   static AsyncBridge::Settle settler(redkeeper::Result<Value> r) {
-    return [r = std::move(r)](Napi::Env env, Napi::Promise::Deferred& d) {
-      settle(env, d, r, Napi::Function());
-    };
+    return [r = std::move(r)](Napi::Env env, Napi::Promise::Deferred& d) { settle(env, d, r); };
   }
 
-  static void settle(Napi::Env env, Napi::Promise::Deferred& d, const redkeeper::Result<Value>& r,
-                     Napi::Function parse) {
+  static void settle(Napi::Env env, Napi::Promise::Deferred& d, const redkeeper::Result<Value>& r) {
     if (!r.ok()) {
       d.Reject(to_js_error(env, r.error()).Value());
       return;
     }
     try {
-      d.Resolve(result_to_js(env, r.value(), parse));
+      d.Resolve(result_to_js(env, r.value()));
     } catch (const redkeeper::Error& e) {
       d.Reject(to_js_error(env, e).Value());
     }
@@ -293,6 +289,32 @@ void fix_up(redkeeper::Value& v, const Napi::Array& bins) {
   for (auto& item : v) fix_up(item, bins);
 }
 
+
+// An args or config object: the JSON text lib/primitive.js encoded (and validated; see encodeArgs
+// there) plus the byte arrays it refers to, or undefined/null for {}. A JS object is converted
+// member by member (native callers only; slower).
+redkeeper::Value value_from_js(Napi::Env env, const Napi::Value& raw, const Napi::Value& bins, const char* name) {
+  if (raw.IsString()) {
+    // One buffer per thread for the text, reused: its capacity settles at the largest seen.
+    thread_local std::string text;
+    size_t length = 0;
+    if (napi_get_value_string_utf8(env, raw, nullptr, 0, &length) != napi_ok) throw Napi::Error::New(env);
+    text.resize(length);
+    if (napi_get_value_string_utf8(env, raw, text.data(), length + 1, &length) != napi_ok) {
+      throw Napi::Error::New(env);
+    }
+    redkeeper::Value out = redkeeper::Value::parse(text, nullptr, false);
+    if (!out.is_object()) {
+      throw redkeeper::Error(redkeeper::ErrorCode::Internal, std::string(name) + ": encoded text is not a JSON object");
+    }
+    if (bins.IsArray()) fix_up(out, bins.As<Napi::Array>());
+    return out;
+  }
+  if (raw.IsUndefined() || raw.IsNull()) return redkeeper::Value::object();
+  if (!raw.IsObject() || raw.IsArray() || raw.IsBuffer()) throw redkeeper::invalid_argument(name, "must be an object");
+  const PathSegment root{nullptr, name, nullptr, 0};
+  return FromJs(env).convert(raw, &root, 0);
+}
 }  // namespace
 
 Napi::Function NativePrimitive::define(Napi::Env env) {
@@ -308,8 +330,6 @@ void NativePrimitive::attach(std::shared_ptr<ClientState> state, std::shared_ptr
   state_ = std::move(state);
   primitive_ = std::move(primitive);
   kind_ = std::move(kind);
-  Napi::Env env = Env();
-  json_parse_ = Napi::Persistent(env.Global().Get("JSON").As<Napi::Object>().Get("parse").As<Napi::Function>());
 }
 
 Napi::Value NativePrimitive::kind(const Napi::CallbackInfo& info) {
@@ -330,30 +350,7 @@ Napi::Value NativePrimitive::call(const Napi::CallbackInfo& info) {
     }
     if (op_len >= sizeof op_buf - 1) throw redkeeper::invalid_argument("op", "is too long to name an op");
     const std::string_view op(op_buf, op_len);
-    Napi::Value raw = info[1];
-    redkeeper::Value args;
-    if (raw.IsString()) {
-      // lib/primitive.js has validated and encoded the arguments (see encodeArgs there).
-      // One buffer per thread for the text, reused: its capacity settles at the largest args seen.
-      thread_local std::string text;
-      size_t length = 0;
-      if (napi_get_value_string_utf8(env, raw, nullptr, 0, &length) != napi_ok) throw Napi::Error::New(env);
-      text.resize(length);
-      if (napi_get_value_string_utf8(env, raw, text.data(), length + 1, &length) != napi_ok) {
-        throw Napi::Error::New(env);
-      }
-      args = redkeeper::Value::parse(text, nullptr, false);
-      if (!args.is_object()) throw redkeeper::Error(redkeeper::ErrorCode::Internal, "args: encoded arguments are not a JSON object");
-      if (info[2].IsArray()) fix_up(args, info[2].As<Napi::Array>());
-    } else if (raw.IsUndefined() || raw.IsNull()) {
-      args = redkeeper::Value::object();
-    } else {
-      if (!raw.IsObject() || raw.IsArray() || raw.IsBuffer()) {
-        throw redkeeper::invalid_argument("args", "must be an object");
-      }
-      const PathSegment root{nullptr, "args", nullptr, 0};
-      args = FromJs(env).convert(raw, &root, 0);
-    }
+    redkeeper::Value args = value_from_js(env, info[1], info[2], "args");
     auto state = std::make_shared<CallState>();
     // The closure also holds the primitive: JS may collect this wrapper while the op runs.
     primitive_->call(op, std::move(args), [state, keep = primitive_](redkeeper::Result<redkeeper::Value> r) {
@@ -372,21 +369,16 @@ Napi::Value NativePrimitive::call(const Napi::CallbackInfo& info) {
       return promise;
     }
     auto deferred = Napi::Promise::Deferred::New(env);
-    CallState::settle(env, deferred, *state->result, json_parse_.Value());
+    CallState::settle(env, deferred, *state->result);
     return deferred.Promise();
   });
 }
 
 Napi::Value make_primitive(Napi::Env env, const std::shared_ptr<ClientState>& state, const Napi::Value& kind,
-                           const Napi::Value& config) {
+                           const Napi::Value& config, const Napi::Value& bins) {
   if (state->closed) throw state->closed_error(env);
   if (!kind.IsString()) throw redkeeper::invalid_argument("kind", "must be a string");
-  redkeeper::Value cfg = redkeeper::Value::object();
-  if (!config.IsUndefined() && !config.IsNull()) {
-    if (!config.IsObject() || config.IsArray()) throw redkeeper::invalid_argument("config", "must be an object");
-    const PathSegment root{nullptr, "config", nullptr, 0};
-    cfg = FromJs(env).convert(config, &root, 0);
-  }
+  redkeeper::Value cfg = value_from_js(env, config, bins, "config");
   std::string kind_text = kind.As<Napi::String>().Utf8Value();
   auto primitive = state->client->primitive(kind_text, cfg);
   Napi::Object obj = addon_data(env).primitive_ctor.New({});

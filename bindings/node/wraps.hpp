@@ -76,7 +76,6 @@ class NativePrimitive : public Napi::ObjectWrap<NativePrimitive> {
   std::shared_ptr<ClientState> state_;
   std::shared_ptr<redkeeper::Primitive> primitive_;
   std::string kind_;
-  Napi::FunctionReference json_parse_;  // builds container results from one string
 };
 
 class NativeLimiter : public Napi::ObjectWrap<NativeLimiter> {
@@ -125,7 +124,7 @@ void register_http(Napi::Env env, Napi::Object exports);
 
 // primitive_wrap.cpp: Client#primitive(kind, config) -> NativePrimitive (throws on bad kind/config).
 Napi::Value make_primitive(Napi::Env env, const std::shared_ptr<ClientState>& state, const Napi::Value& kind,
-                           const Napi::Value& config);
+                           const Napi::Value& config, const Napi::Value& bins);
 
 // Shared by Limiter#headers and the module-level renderHeaders (which the header vectors use).
 redkeeper::LimitResult limit_result_from_js(const Napi::Object& obj);

@@ -110,20 +110,21 @@ function binaryReplacer(bins) {
   };
 }
 
-// The JSON text of `args` for native.call; byte arrays found on the way are left in encodedBins
-// (no array is returned: this runs on every call). Throws RedkeeperError naming the path.
+// The JSON text of `args` (an op's arguments, or a handle's config: `name` says which) for the
+// native side; byte arrays found on the way are left in encodedBins (no array is returned: this
+// runs on every call). Throws RedkeeperError naming the path.
 let encodedBins;
-function encodeArgs(args) {
+function encodeArgs(args, name = 'args') {
   encodedBins = undefined;
-  if (typeof args !== 'object' || Array.isArray(args) || ArrayBuffer.isView(args)) {
-    throw invalidArgument('args', 'must be an object');
+  if (typeof args !== 'object' || args === null || Array.isArray(args) || ArrayBuffer.isView(args)) {
+    throw invalidArgument(name, 'must be an object');
   }
   let flags;
   try {
     flags = checkObject(args, 0);
   } catch (err) {
-    if (err instanceof PathError) throw invalidArgument(`args${err.path}`, err.message);
-    if (err instanceof RangeError) throw invalidArgument('args', 'nested too deeply');
+    if (err instanceof PathError) throw invalidArgument(`${name}${err.path}`, err.message);
+    if (err instanceof RangeError) throw invalidArgument(name, 'nested too deeply');
     throw err;
   }
   if (flags === 0) return JSON.stringify(args);
@@ -139,8 +140,10 @@ class PrimitiveHandle {
   constructor(client, kind, config) {
     this.client = client;
     this.kind = kind;
-    this.config = config === undefined ? {} : config;
-    this._native = nativeOf(client).primitive(kind, this.config);
+    this.config = config === undefined || config === null ? {} : config;
+    const native = nativeOf(client);
+    if (typeof kind !== 'string') throw invalidArgument('kind', 'must be a string');
+    this._native = native.primitive(kind, encodeArgs(this.config, 'config'), encodedBins);
   }
 
   // Resolves with the op's JSON result. Never throws: argument errors reject like store errors.
