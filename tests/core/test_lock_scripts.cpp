@@ -117,6 +117,16 @@ TEST_P(LockScriptsTest, FenceIncreasesByOneAcrossHoldings) {
   }
 }
 
+TEST_P(LockScriptsTest, EveryAcquireRefreshesTheFenceRetention) {
+  const std::string first = "first";
+  ASSERT_EQ(acquire(first).at(0).as_integer(), 1);
+  ASSERT_EQ(release(first), 1);
+  command({"PEXPIRE", fence_, "60000"});  // as if the last acquire were long ago
+  const std::string second = "second";
+  ASSERT_EQ(acquire(second).at(0).as_integer(), 1);  // the counter exists: the increment path
+  EXPECT_GT(command({"PTTL", fence_}).as_integer(), 600'000'000);
+}
+
 TEST_P(LockScriptsTest, HolderWithoutExpiryReportsMinusOne) {
   command({"SET", key_, "someone"});
   Reply r = acquire("owner-a");

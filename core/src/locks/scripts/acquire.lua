@@ -6,15 +6,16 @@
 -- A missing counter (never used, expired after its retention, or lost with the data) restarts at
 -- the server clock in microseconds rather than at 1, so a fence never goes backwards.
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  local fence
-  if redis.call('EXISTS', KEYS[2]) == 1 then
-    fence = redis.call('INCR', KEYS[2])
-  else
+  -- INCR first: in the usual case (the counter exists) that is the whole fence step. It answers 1
+  -- exactly when the counter was missing (a live counter is never below the clock seed).
+  local fence = redis.call('INCR', KEYS[2])
+  if fence == 1 then
     local t = redis.call('TIME')
     fence = tonumber(t[1]) * 1000000 + tonumber(t[2])
-    redis.call('SET', KEYS[2], string.format('%.0f', fence))
+    redis.call('SET', KEYS[2], string.format('%.0f', fence), 'PX', ARGV[3])
+  else
+    redis.call('PEXPIRE', KEYS[2], ARGV[3])
   end
-  redis.call('PEXPIRE', KEYS[2], ARGV[3])
   return {1, fence}
 end
 return {0, redis.call('PTTL', KEYS[1])}
