@@ -5,7 +5,9 @@
 //   redkeeper: await rk.lock(name, { ttlMs: 30000 }).using(async () => {})   (fencing token, auto-renew)
 //   redlock:   const l = await redlock.lock(name, 30000); await l.unlock();
 // Both do two round trips per iteration. Closed loop at concurrency 1 and 64; rounds interleaved,
-// median ops/s, ratio printed.
+// median ops/s, ratio printed, with the CPU each side used per iteration (this process, addon
+// threads included; redis-server from /proc). Client and server share this machine's cores, so
+// the last line sets what our iteration costs against what twice the peer's rate would allow.
 // Usage: node bench/node_locks.js [--seconds S] [--rounds R]
 'use strict';
 
@@ -23,9 +25,19 @@ const SECONDS = Number(arg('seconds', 1.5));
 const ROUNDS = Number(arg('rounds', 3));
 const TTL_MS = 30000;
 
-async function measure(op, concurrency, tag) {
+// CPU time (ms) of a process from /proc (Linux).
+const fs = require('fs');
+function processCpuMs(pid) {
+  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+}
+
+// -> { rate (iterations/s), clientUs, serverUs (CPU per iteration) }
+async function measure(op, concurrency, tag, serverPid) {
   const stopAt = performance.now() + SECONDS * 1000;
   let total = 0;
+  const cpu0 = process.cpuUsage();
+  const server0 = processCpuMs(serverPid);
   async function worker(w) {
     const name = `bench:${tag}:${w}`;
     let n = 0;
@@ -38,7 +50,9 @@ async function measure(op, concurrency, tag) {
   }
   const t0 = performance.now();
   await Promise.all(Array.from({ length: concurrency }, (_, w) => worker(w)));
-  return total / ((performance.now() - t0) / 1000);
+  const rate = total / ((performance.now() - t0) / 1000);
+  const cpu = process.cpuUsage(cpu0);
+  return { rate, clientUs: (cpu.user + cpu.system) / total, serverUs: ((processCpuMs(serverPid) - server0) * 1000) / total };
 }
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -68,16 +82,25 @@ async function main() {
 
     console.log(`lock acquire+release, Redis ${server.url}, ${ROUNDS} rounds x ${SECONDS}s, median ops/s ` +
       `(redlock ${require('redlock/package.json').version}, ioredis ${require('ioredis/package.json').version})`);
+    const cores = require('os').availableParallelism ? require('os').availableParallelism() : require('os').cpus().length;
     for (const conc of [1, 64]) {
       const results = { redkeeper: [], redlock: [] };
       for (let r = 0; r < ROUNDS; r++) {
-        results.redkeeper.push(await measure(ours, conc, 'rk'));
-        results.redlock.push(await measure(theirs, conc, 'rl'));
+        results.redkeeper.push(await measure(ours, conc, 'rk', server.pid));
+        results.redlock.push(await measure(theirs, conc, 'rl', server.pid));
       }
-      const a = median(results.redkeeper);
-      const b = median(results.redlock);
+      const pick = (list, field) => median(list.map((x) => x[field]));
+      const a = pick(results.redkeeper, 'rate');
+      const b = pick(results.redlock, 'rate');
+      const cpu = (list) => `client ${pick(list, 'clientUs').toFixed(1)} + server ${pick(list, 'serverUs').toFixed(1)} us CPU/iteration`;
       console.log(`  concurrency ${String(conc).padStart(2)}: redkeeper ${a.toFixed(0).padStart(8)}  ` +
-        `redlock ${b.toFixed(0).padStart(8)}  ratio ${(a / b).toFixed(2)}x`);
+        `redlock ${b.toFixed(0).padStart(8)}  ratio ${(a / b).toFixed(2)}x   ` +
+        `(redkeeper ${cpu(results.redkeeper)}; redlock ${cpu(results.redlock)})`);
+      if (conc > 1) {
+        const ourUs = pick(results.redkeeper, 'clientUs') + pick(results.redkeeper, 'serverUs');
+        console.log(`  at twice redlock's rate, ${cores} cores allow ${((cores * 1e6) / (2 * b)).toFixed(1)} us of CPU per ` +
+          `iteration for client and server together; a redkeeper iteration used ${ourUs.toFixed(1)}`);
+      }
     }
     ioredis.disconnect();
     await rk.close();
