@@ -64,7 +64,10 @@ class Lock extends EventEmitter {
     this._owner = undefined;
     this._held = false;
     this._lost = false;
-    this._controller = new AbortController();
+    // Made when `signal` is first read or the holding is lost: an AbortController costs more to
+    // create than the rest of a Lock (Node builds its signal with a prototype swap and symbol
+    // stores that V8 cannot cache), and most holders never look at it.
+    this._controller = undefined;
     this._generation = 0; // bumps per acquisition: a late 'watch' answer of an older one is ignored
   }
 
@@ -79,7 +82,10 @@ class Lock extends EventEmitter {
   /** True when the lock was lost while held. */
   get lost() { return this._lost; }
   /** Aborts when the current holding is lost (a fresh signal per acquisition). */
-  get signal() { return this._controller.signal; }
+  get signal() {
+    if (this._controller === undefined) this._controller = new AbortController();
+    return this._controller.signal;
+  }
 
   /** A new Lock for the same name with some options changed. */
   withOptions(options) {
@@ -102,7 +108,7 @@ class Lock extends EventEmitter {
     this._owner = r.owner;
     this._held = true;
     this._lost = false;
-    if (this._controller.signal.aborted) this._controller = new AbortController();
+    if (this._controller !== undefined && this._controller.signal.aborted) this._controller = undefined;
     // Settles when this holding ends; keeps the event loop alive while the lock is held, like a
     // renewal timer would.
     this._handle.call('watch').then(
@@ -117,6 +123,7 @@ class Lock extends EventEmitter {
     this._held = false;
     this._lost = true;
     const err = lostError(this.name);
+    if (this._controller === undefined) this._controller = new AbortController();
     this._controller.abort(err);
     this.emit('lost', err);
     if (this._onLost) this._onLost(this, err);

@@ -192,6 +192,9 @@ describe.each(['memory', 'redis', 'cluster'])('lock on %s', (backend) => {
     await thief.acquire();
     await lost; // the next renewal (~200 ms) finds another owner
     expect(lk.lost).toBe(true);
+    // Its signal, first read only now, is already aborted with the loss.
+    expect(lk.signal.aborted).toBe(true);
+    expect(lk.signal.reason.code).toBe('ERR_RK_LOCK_LOST');
     expect(await code(lk.release())).toBe('ERR_RK_LOCK_LOST');
     expect((await thief.state()).held).toBe(true); // the loser's release did not free it
     await thief.release();
