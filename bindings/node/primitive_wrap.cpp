@@ -320,6 +320,7 @@ redkeeper::Value value_from_js(Napi::Env env, const Napi::Value& raw, const Napi
 Napi::Function NativePrimitive::define(Napi::Env env) {
   return DefineClass(env, "NativePrimitive",
                      {InstanceMethod<&NativePrimitive::call>("call"),
+                      InstanceMethod<&NativePrimitive::call_string>("callString"),
                       InstanceAccessor<&NativePrimitive::kind>("kind")});
 }
 
@@ -336,42 +337,68 @@ Napi::Value NativePrimitive::kind(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), kind_);
 }
 
+namespace {
+
+// Op names are short: read into the caller's stack buffer (no allocation); longer ones name no op.
+std::string_view op_name(Napi::Env env, const Napi::Value& value, char (&buf)[64]) {
+  if (!value.IsString()) throw redkeeper::invalid_argument("op", "must be a string");
+  size_t len = 0;
+  if (napi_get_value_string_utf8(env, value, buf, sizeof buf, &len) != napi_ok) throw Napi::Error::New(env);
+  if (len >= sizeof buf - 1) throw redkeeper::invalid_argument("op", "is too long to name an op");
+  return std::string_view(buf, len);
+}
+
+}  // namespace
+
 Napi::Value NativePrimitive::call(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
-    if (!primitive_) throw redkeeper::Error(redkeeper::ErrorCode::Internal, "primitive: not attached");
-    if (state_->closed) throw state_->closed_error(env);
-    if (!info[0].IsString()) throw redkeeper::invalid_argument("op", "must be a string");
-    // Op names are short: read them into the stack (no allocation); longer ones are no op anyway.
     char op_buf[64];
-    size_t op_len = 0;
-    if (napi_get_value_string_utf8(env, info[0], op_buf, sizeof op_buf, &op_len) != napi_ok) {
-      throw Napi::Error::New(env);
+    const std::string_view op = op_name(env, info[0], op_buf);
+    return start(env, op, value_from_js(env, info[1], info[2], "args"));
+  });
+}
+
+// callString(op, field, value[, flag]): the op with args {field: value} (plus {flag: true}), for
+// the hot single-string ops (a token, a key, a session id): no JSON text to write and parse.
+Napi::Value NativePrimitive::call_string(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    char op_buf[64];
+    const std::string_view op = op_name(env, info[0], op_buf);
+    if (!info[1].IsString() || !info[2].IsString()) {
+      throw redkeeper::Error(redkeeper::ErrorCode::Internal, "callString: field and value must be strings");
     }
-    if (op_len >= sizeof op_buf - 1) throw redkeeper::invalid_argument("op", "is too long to name an op");
-    const std::string_view op(op_buf, op_len);
-    redkeeper::Value args = value_from_js(env, info[1], info[2], "args");
-    auto state = std::make_shared<CallState>();
-    // The closure also holds the primitive: JS may collect this wrapper while the op runs.
-    primitive_->call(op, std::move(args), [state, keep = primitive_](redkeeper::Result<redkeeper::Value> r) {
-      state->complete(std::move(r));
-    });
-    if (state->phase.load(std::memory_order_acquire) != CallState::kDone) {
-      state->bridge = state_->bridge_for(env);
-      auto [id, promise] = state->bridge->begin();
-      state->id = id;
-      int expected = CallState::kRunning;
-      if (state->phase.compare_exchange_strong(expected, CallState::kWaiting, std::memory_order_acq_rel)) {
-        return promise;
-      }
-      // Completed while we registered: queue it like a late completion (rare, keeps one path).
-      state->bridge->complete(id, CallState::settler(std::move(*state->result)));
+    redkeeper::Value args = redkeeper::Value::object();
+    args[info[1].As<Napi::String>().Utf8Value()] = info[2].As<Napi::String>().Utf8Value();
+    if (info[3].IsString()) args[info[3].As<Napi::String>().Utf8Value()] = true;
+    return start(env, op, std::move(args));
+  });
+}
+
+Napi::Value NativePrimitive::start(Napi::Env env, std::string_view op, redkeeper::Value args) {
+  if (!primitive_) throw redkeeper::Error(redkeeper::ErrorCode::Internal, "primitive: not attached");
+  if (state_->closed) throw state_->closed_error(env);
+  auto state = std::make_shared<CallState>();
+  // The closure also holds the primitive: JS may collect this wrapper while the op runs.
+  primitive_->call(op, std::move(args), [state, keep = primitive_](redkeeper::Result<redkeeper::Value> r) {
+    state->complete(std::move(r));
+  });
+  if (state->phase.load(std::memory_order_acquire) != CallState::kDone) {
+    state->bridge = state_->bridge_for(env);
+    auto [id, promise] = state->bridge->begin();
+    state->id = id;
+    int expected = CallState::kRunning;
+    if (state->phase.compare_exchange_strong(expected, CallState::kWaiting, std::memory_order_acq_rel)) {
       return promise;
     }
-    auto deferred = Napi::Promise::Deferred::New(env);
-    CallState::settle(env, deferred, *state->result);
-    return deferred.Promise();
-  });
+    // Completed while we registered: queue it like a late completion (rare, keeps one path).
+    state->bridge->complete(id, CallState::settler(std::move(*state->result)));
+    return promise;
+  }
+  auto deferred = Napi::Promise::Deferred::New(env);
+  CallState::settle(env, deferred, *state->result);
+  return deferred.Promise();
 }
 
 Napi::Value make_primitive(Napi::Env env, const std::shared_ptr<ClientState>& state, const Napi::Value& kind,

@@ -71,7 +71,10 @@ class NativePrimitive : public Napi::ObjectWrap<NativePrimitive> {
 
  private:
   Napi::Value call(const Napi::CallbackInfo& info);
+  Napi::Value call_string(const Napi::CallbackInfo& info);
   Napi::Value kind(const Napi::CallbackInfo& info);
+  // Starts op `op` with `args`; the promise of its result (settled at once when it completed inline).
+  Napi::Value start(Napi::Env env, std::string_view op, redkeeper::Value args);
 
   std::shared_ptr<ClientState> state_;
   std::shared_ptr<redkeeper::Primitive> primitive_;

@@ -93,7 +93,7 @@ class Cache {
 
   /** The value (JSON or Buffer), or undefined on a miss. */
   async get(key) {
-    return decodeStored(await this._handle.call('get', { key: checkKey(key), raw: true }));
+    return decodeStored(await this._handle.callString('get', 'key', checkKey(key), 'raw'));
   }
 
   /** Stores a JSON value or a Buffer; options: a TTL in ms, or { ttlMs, tags }. */
@@ -168,7 +168,7 @@ class Cache {
     const fkey = `${this._namespace}\u0000${key}`;
     const existing = flights.get(fkey);
     if (existing !== undefined) return existing;
-    const flight = this._handle.call('claim', { key, raw: true })
+    const flight = this._handle.callString('claim', 'key', key, 'raw')
       .then(
         (claim) => (claim.status === 'hit' ? decodeStored(claim.value) : this._miss(key, loader, args, claim)),
         (err) => {

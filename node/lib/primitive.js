@@ -156,6 +156,21 @@ class PrimitiveHandle {
       return Promise.reject(err);
     }
   }
+
+  // call(op, { [field]: value }) for a string value (plus { [flag]: true } when a flag is named),
+  // without the JSON round: the hot ops that take one token, key or id. Other values take call().
+  callString(op, field, value, flag) {
+    if (typeof value !== 'string') {
+      const args = { [field]: value };
+      if (flag !== undefined) args[flag] = true;
+      return this.call(op, args);
+    }
+    try {
+      return this._native.callString(op, field, value, flag);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
 }
 
 module.exports = { PrimitiveHandle };

@@ -70,12 +70,12 @@ class Tokens {
 
   /** One round trip: denylisted, revoked by revokeUser, or expired. true when the store is down (fail closed). */
   isRevoked(token) {
-    return reject(() => this._handle.call('is_revoked', { token: tokenArg(token) }));
+    return reject(() => this._handle.callString('is_revoked', 'token', tokenArg(token)));
   }
 
   /** The claims, or rejects with ERR_RK_TOKEN_REVOKED / ERR_RK_TOKEN_INVALID / ERR_RK_TOKEN_MALFORMED. */
   check(token) {
-    return reject(() => this._handle.call('check', { token: tokenArg(token) }));
+    return reject(() => this._handle.callString('check', 'token', tokenArg(token)));
   }
 
   /** { denylisted, usersRevoked } */

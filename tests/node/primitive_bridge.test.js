@@ -79,6 +79,19 @@ describe.each(backends)('debug_echo on %s', (_name, url) => {
     expect(await echo.call('echo')).toBeNull();
   });
 
+  test('callString passes { field: value } without JSON, and falls back to call() for other values', async () => {
+    for (const value of ['', 'plain', 'héllo ☃ 𝄞 \u0000 "quoted" \\ back', 'x'.repeat(5000)]) {
+      expect(await echo.callString('echo', 'value', value)).toBe(value);
+    }
+    const bytes = await echo.callString('echo', 'value', Buffer.from([4, 5]));
+    expect([...bytes]).toEqual([4, 5]);
+    expect(await echo.callString('echo', 'value', 42)).toBe(42);
+    const err = await echo.callString('fail', 'code', 'ERR_RK_TIMEOUT').catch((e) => e);
+    expect(err.code).toBe('ERR_RK_TIMEOUT');
+    const badOp = await echo.callString('nope', 'value', 'x').catch((e) => e);
+    expect(badOp.code).toBe('ERR_RK_INVALID_ARGUMENT');
+  });
+
   test('undefined members are omitted, undefined items become null; integers stay integers', async () => {
     expect(await echo.call('echo', { value: { a: undefined, b: 1 } })).toStrictEqual({ b: 1 });
     expect(await echo.call('echo', { value: [undefined, 1] })).toStrictEqual([null, 1]);
