@@ -99,9 +99,12 @@ class Lock extends EventEmitter {
    */
   async acquire(options) {
     const o = checkOptionsObject(options, 'options', ['waitMs', 'ttlMs']);
-    const args = {};
-    if (o.waitMs !== undefined) args.wait_ms = durationMs(o.waitMs, 'waitMs', { allowZero: true, allowInfinity: true });
-    if (o.ttlMs !== undefined) args.ttl_ms = durationMs(o.ttlMs, 'ttlMs');
+    let args;  // none (the usual case) crosses as nothing rather than as '{}' to parse
+    if (o.waitMs !== undefined || o.ttlMs !== undefined) {
+      args = {};
+      if (o.waitMs !== undefined) args.wait_ms = durationMs(o.waitMs, 'waitMs', { allowZero: true, allowInfinity: true });
+      if (o.ttlMs !== undefined) args.ttl_ms = durationMs(o.ttlMs, 'ttlMs');
+    }
     const r = await this._handle.call('acquire', args);
     const generation = ++this._generation;
     this._fencingToken = r.fencing_token;
@@ -136,10 +139,10 @@ class Lock extends EventEmitter {
    */
   async release(options) {
     const o = checkOptionsObject(options, 'options', ['owner']);
-    const args = {};
+    let args;
     if (o.owner !== undefined) {
       if (typeof o.owner !== 'string') throw invalidArgument('owner', 'must be a string');
-      args.owner = o.owner;
+      args = { owner: o.owner };
     }
     try {
       await this._handle.call('release', args);
