@@ -19,4 +19,9 @@ export declare class PrimitiveHandle {
   readonly config: Record<string, PrimitiveValue | undefined>;
   /** Rejects with RedkeeperError (never throws synchronously). */
   call<T = any>(op: string, args?: Record<string, PrimitiveValue | undefined>): Promise<T>;
+  /**
+   * call(op, { [field]: value }) (plus { [flag]: true } when `flag` is given); a string value
+   * crosses without a JSON round. Rejects like call().
+   */
+  callString<T = any>(op: string, field: string, value: PrimitiveValue, flag?: string): Promise<T>;
 }
