@@ -69,6 +69,8 @@ function checkObject(v, depth) {
     throw new PathError('is not a plain object (Map, Set, class instances... are not JSON)');
   }
   for (const key in v) {
+    // Reported at the object's path (the key itself cannot be spelled), as Python reports it.
+    if (!wellFormed(key)) throw new PathError('object key is not encodable as UTF-8 (lone surrogate)');
     try {
       if (key === BIN_KEY) throw new PathError('is a reserved key');
       flags |= check(v[key], depth + 1);
@@ -80,9 +82,16 @@ function checkObject(v, depth) {
   return flags;
 }
 
+// A string the native side can spell in UTF-8: no lone surrogate (which JSON.parse of "\ud800" or
+// string slicing can make). Rejected as the Python package rejects it, rather than changed.
+const wellFormed = (s) => s.isWellFormed();
+const NOT_UTF8 = 'is not encodable as UTF-8 (lone surrogate)';
+
 function check(v, depth) {
   switch (typeof v) {
     case 'string':
+      if (!wellFormed(v)) throw new PathError(NOT_UTF8);
+      return 0;
     case 'boolean':
     case 'undefined':
       return 0;
@@ -160,7 +169,7 @@ class PrimitiveHandle {
   // call(op, { [field]: value }) for a string value (plus { [flag]: true } when a flag is named),
   // without the JSON round: the hot ops that take one token, key or id. Other values take call().
   callString(op, field, value, flag) {
-    if (typeof value !== 'string') {
+    if (typeof value !== 'string' || !wellFormed(value)) {
       const args = { [field]: value };
       if (flag !== undefined) args[flag] = true;
       return this.call(op, args);

@@ -92,6 +92,18 @@ describe.each(backends)('debug_echo on %s', (_name, url) => {
     expect(badOp.code).toBe('ERR_RK_INVALID_ARGUMENT');
   });
 
+  test('a lone surrogate in a string or an object key is InvalidArgument naming the path, as in Python', async () => {
+    const words = 'is not encodable as UTF-8 (lone surrogate)';
+    await expectInvalid(echo.call('echo', { value: 'a\ud800' }), 'args.value', words);
+    await expectInvalid(echo.call('echo', { value: ['ok', 'b\udc00'] }), 'args.value[1]', words);
+    await expectInvalid(echo.callString('echo', 'value', 'ends high \ud83d'), 'args.value', words);
+    await expectInvalid(echo.call('echo', { value: { ['k\ud800']: 1 } }), 'args.value', 'object key is not encodable as UTF-8');
+    expect(() => new PrimitiveHandle(rk, 'debug_echo', { x: '\udc00' })).toThrow(/config\.x: is not encodable as UTF-8/);
+    // Pairs are fine, in either path.
+    expect(await echo.call('echo', { value: 'user:😀' })).toBe('user:😀');
+    expect(await echo.callString('echo', 'value', 'user:😀')).toBe('user:😀');
+  });
+
   test('undefined members are omitted, undefined items become null; integers stay integers', async () => {
     expect(await echo.call('echo', { value: { a: undefined, b: 1 } })).toStrictEqual({ b: 1 });
     expect(await echo.call('echo', { value: [undefined, 1] })).toStrictEqual([null, 1]);
