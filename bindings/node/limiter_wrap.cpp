@@ -3,6 +3,7 @@
 #include <optional>
 
 #include "addon_data.hpp"
+#include "utf8_key.hpp"
 #include "errors.hpp"
 #include "wraps.hpp"
 
@@ -16,10 +17,19 @@ class KeyArg {
  public:
   KeyArg(Napi::Env env, const Napi::Value& value) {
     if (value.IsString()) {
-      size_t len = 0;
-      napi_status status = napi_get_value_string_utf8(env, value, buf_, sizeof(buf_), &len);
-      if (status != napi_ok) throw redkeeper::invalid_argument("key", "could not be read");
-      view_ = std::string_view(buf_, len);
+      switch (utf8_.read(env, value)) {
+        case Utf8Key::Status::Ok:
+          view_ = utf8_.view();
+          break;
+        case Utf8Key::Status::LoneSurrogate:
+          throw redkeeper::invalid_argument("key", kLoneSurrogate);
+        default: {
+          // Too long for the reader: any such string is over the 1 KiB limit in UTF-8 too.
+          size_t len = 0;
+          napi_get_value_string_utf8(env, value, nullptr, 0, &len);
+          throw redkeeper::invalid_argument("key", "must be at most 1024 bytes, got " + std::to_string(len));
+        }
+      }
     } else if (value.IsTypedArray() || value.IsBuffer()) {
       Napi::TypedArray array = value.As<Napi::TypedArray>();
       Napi::ArrayBuffer buffer = array.ArrayBuffer();
@@ -33,7 +43,7 @@ class KeyArg {
   std::string_view view() const { return view_; }
 
  private:
-  char buf_[1100];
+  Utf8Key utf8_;
   std::string_view view_;
 };
 
@@ -48,54 +58,6 @@ void write_slots(Napi::Env env, const redkeeper::LimitResult& r) {
   s[kRetryAfterMs] = static_cast<double>(r.retry_after_ms);
   s[kDegraded] = r.degraded ? 1 : 0;
 }
-
-// A JS string's UTF-8 bytes, exactly as napi_get_value_string_utf8 spells them (a lone surrogate
-// becomes U+FFFD), read as UTF-16 and encoded here: V8's own UTF-8 writer was the costliest step of
-// a memory:// hit, while its UTF-16 copy of a one-byte string is a plain widening copy. Returns
-// false when the string does not fit (the caller takes the general path, which reports it).
-class Utf8Key {
- public:
-  bool read(napi_env env, napi_value value) {
-    size_t units = 0;
-    if (napi_get_value_string_utf16(env, value, u16_, kMaxUnits + 1, &units) != napi_ok ||
-        units >= kMaxUnits) {
-      return false;
-    }
-    char* out = bytes_;
-    for (size_t i = 0; i < units; ++i) {
-      const uint32_t c = u16_[i];
-      if (c < 0x80) {
-        *out++ = static_cast<char>(c);
-      } else if (c < 0x800) {
-        *out++ = static_cast<char>(0xC0 | (c >> 6));
-        *out++ = static_cast<char>(0x80 | (c & 0x3F));
-      } else if (c >= 0xD800 && c <= 0xDBFF && i + 1 < units && u16_[i + 1] >= 0xDC00 &&
-                 u16_[i + 1] <= 0xDFFF) {
-        const uint32_t cp = 0x10000 + ((c - 0xD800) << 10) + (u16_[i + 1] - 0xDC00);
-        ++i;
-        *out++ = static_cast<char>(0xF0 | (cp >> 18));
-        *out++ = static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-        *out++ = static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-        *out++ = static_cast<char>(0x80 | (cp & 0x3F));
-      } else {
-        const uint32_t cp = (c >= 0xD800 && c <= 0xDFFF) ? 0xFFFD : c;  // lone surrogate
-        *out++ = static_cast<char>(0xE0 | (cp >> 12));
-        *out++ = static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-        *out++ = static_cast<char>(0x80 | (cp & 0x3F));
-      }
-    }
-    size_ = static_cast<size_t>(out - bytes_);
-    return true;
-  }
-  std::string_view view() const { return std::string_view(bytes_, size_); }
-
- private:
-  // Past the 1 KiB key limit in any encoding, so every valid key fits.
-  static constexpr size_t kMaxUnits = 1100;
-  char16_t u16_[kMaxUnits + 1];
-  char bytes_[kMaxUnits * 3];
-  size_t size_ = 0;
-};
 
 // What the fast hit function holds: it owns its share of the limiter, whatever the GC does.
 struct FastHitData {
@@ -123,7 +85,7 @@ napi_value fast_hit_callback(napi_env env, napi_callback_info info) {
   int64_t cost = 1;
   redkeeper::LimitResult result;
   bool answered = false;
-  if (!data->state->closed && key.read(env, argv[0]) &&
+  if (!data->state->closed && key.read(env, argv[0]) == Utf8Key::Status::Ok &&
       (argc < 2 || napi_get_value_int64(env, argv[1], &cost) == napi_ok)) {
     try {
       answered = data->limiter->hit_inline(key.view(), cost, result);

@@ -8,6 +8,7 @@
 #include "addon_data.hpp"
 #include "errors.hpp"
 #include "redkeeper/http.hpp"
+#include "utf8_key.hpp"
 #include "wraps.hpp"
 
 namespace redkeeper_node {
@@ -16,7 +17,13 @@ namespace {
 
 // The bytes of a string or Buffer key (the core validates emptiness and length).
 std::string key_bytes(const Napi::Value& value, const std::string& param) {
-  if (value.IsString()) return value.As<Napi::String>().Utf8Value();
+  if (value.IsString()) {
+    Utf8Key key;
+    const Utf8Key::Status status = key.read(value.Env(), value);
+    if (status == Utf8Key::Status::Ok) return std::string(key.view());
+    if (status == Utf8Key::Status::LoneSurrogate) throw redkeeper::invalid_argument(param, kLoneSurrogate);
+    return value.As<Napi::String>().Utf8Value();  // too long: the core's length check reports it
+  }
   if (value.IsTypedArray() || value.IsBuffer()) {
     Napi::TypedArray array = value.As<Napi::TypedArray>();
     Napi::ArrayBuffer buffer = array.ArrayBuffer();

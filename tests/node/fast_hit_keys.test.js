@@ -1,5 +1,6 @@
 // The memory:// fast hit path encodes string keys to UTF-8 itself: for every kind of string it must
-// reach the same key as the general path (Buffer keys, peek), so one id never splits into two.
+// reach the same key as the general path (Buffer keys, peek), so one id never splits into two, and
+// refuse what has no UTF-8 spelling exactly as the general path (and the Python package) does.
 'use strict';
 
 const { connect } = require('../..');
@@ -10,10 +11,6 @@ const KEYS = [
   'café', // two-byte UTF-8
   '東京', // three-byte UTF-8
   'user:😀', // surrogate pair: four-byte UTF-8
-  'lone \ud800 high', // lone surrogates become U+FFFD, as Buffer.from() spells them
-  'lone \udc00 low',
-  'ends high \ud83d',
-  '\udc00\ud800 reversed pair',
   'x}y{z', // braces: the hash tag is part of the id
   '}lead',
   'nul\u0000inside',
@@ -53,4 +50,22 @@ test('distinct strings stay distinct keys', async () => {
   for (const key of KEYS) await limiter.hit(key);
   // Every key was hit once; a collision of two encodings would show up as a second hit.
   for (const key of KEYS) expect((await limiter.peek(key)).remaining).toBe(9);
+});
+
+test.each([
+  ['lone high', 'lone \ud800 high'],
+  ['lone low', 'lone \udc00 low'],
+  ['ends high', 'ends high \ud83d'],
+  ['reversed pair', '\udc00\ud800 reversed pair'],
+])('a key with a lone surrogate (%s) is refused on every path, naming key, as in Python', async (_label, key) => {
+  const limiter = rk.limiter('keys', { limit: 10, window: 60, algorithm: 'fixed_window' });
+  const refused = { code: 'ERR_RK_INVALID_ARGUMENT', message: 'key: is not encodable as UTF-8 (lone surrogate?)' };
+  await expect(limiter.hit(key)).rejects.toMatchObject(refused); // the fast path declines, the general path refuses
+  await expect(limiter.hit(key, { cost: 1 })).rejects.toMatchObject(refused);
+  await expect(limiter.peek(key)).rejects.toMatchObject(refused);
+  await expect(limiter.reset(key)).rejects.toMatchObject(refused);
+  await expect(rk.hitMany([{ limiter, key }])).rejects.toMatchObject({ code: 'ERR_RK_INVALID_ARGUMENT', message: expect.stringContaining('lone surrogate') });
+  // Nothing was counted under the U+FFFD spelling the key used to be mapped to.
+  const mapped = Buffer.from(key, 'utf8');
+  expect((await limiter.peek(mapped)).remaining).toBe(10);
 });
