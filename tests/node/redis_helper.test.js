@@ -13,3 +13,16 @@ test('startRedis runs a private server and stop() ends it', async () => {
   await server.stop();
   await expect(server.command('PING')).rejects.toThrow();
 });
+
+// A port picked free can be bound by another test's server before ours binds it; that server
+// answers PING too. The helper must not hand it out as ours (CI once ran a cluster fixture's
+// CLUSTER commands against such a stranger: "cluster support disabled").
+test("startRedis never mistakes another server on its port for its own", async () => {
+  const stranger = await startRedis();
+  try {
+    await expect(startRedis({ port: stranger.port, startTimeoutMs: 3000 })).rejects.toThrow(/exited early|Address already in use/);
+    expect(await stranger.command('PING')).toBe('+PONG');
+  } finally {
+    await stranger.stop();
+  }
+});

@@ -146,20 +146,24 @@ function delay(ms) {
 // Options: args (extra redis-server arguments), port (default: a free one), unixSocket (path),
 // auth ([user, pass] or [pass]: what call()/readiness send first), startTimeoutMs.
 async function startRedis({ args = [], port, unixSocket, auth, startTimeoutMs = 10000 } = {}) {
-  const serverPort = port === undefined ? await freePort() : port;
+  let serverPort = port === undefined ? await freePort() : port;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'redkeeper-redis-'));
-  const fullArgs = ['--port', String(serverPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
-    '--dir', dir];
-  if (unixSocket) fullArgs.push('--unixsocket', unixSocket, '--unixsocketperm', '700');
-  fullArgs.push(...args);
+  const argsFor = (p) => {
+    const list = ['--port', String(p), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir];
+    if (unixSocket) list.push('--unixsocket', unixSocket, '--unixsocketperm', '700');
+    list.push(...args);
+    return list;
+  };
 
   let child;
   let exited;
   let output = '';
 
+  // Ready when the server on the port is this child: a port found free can be taken by another
+  // test's redis-server before ours binds it, and that one would answer PING just the same.
   async function spawnAndWait() {
     output = '';
-    child = spawn(REDIS_SERVER, fullArgs, { stdio: ['ignore', 'pipe', 'pipe'] });
+    child = spawn(REDIS_SERVER, argsFor(serverPort), { stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout.on('data', (d) => (output += d));
     child.stderr.on('data', (d) => (output += d));
     const current = child;
@@ -168,15 +172,28 @@ async function startRedis({ args = [], port, unixSocket, auth, startTimeoutMs = 
     for (;;) {
       if (current.exitCode !== null) throw new Error(`redis-server exited early:\n${output}`);
       try {
-        if ((await call(serverPort, ['PING'], { auth, timeoutMs: 200 })) === 'PONG') break;
+        const info = await call(serverPort, ['INFO', 'server'], { auth, timeoutMs: 200 });
+        const m = /process_id:(\d+)/.exec(String(info));
+        if (m && Number(m[1]) === current.pid) break;
       } catch (_) {
         // not listening yet (a restart on the same port may also still see the old socket)
       }
       if (Date.now() > deadline) {
         current.kill('SIGKILL');
-        throw new Error(`redis-server did not answer PING within ${startTimeoutMs} ms:\n${output}`);
+        throw new Error(`redis-server did not answer as pid ${current.pid} within ${startTimeoutMs} ms:\n${output}`);
       }
       await delay(25);
+    }
+  }
+
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await spawnAndWait();
+      break;
+    } catch (err) {
+      // A port we picked was taken meanwhile: pick another (a caller's own port is kept).
+      if (port !== undefined || attempt >= 5 || !/Address already in use/.test(output)) throw err;
+      serverPort = await freePort();
     }
   }
 
@@ -188,8 +205,6 @@ async function startRedis({ args = [], port, unixSocket, auth, startTimeoutMs = 
       clearTimeout(timer);
     }
   }
-
-  await spawnAndWait();
 
   return {
     port: serverPort,
