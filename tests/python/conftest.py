@@ -76,12 +76,22 @@ class RedisServer:
 
     def _ready(self) -> bool:
         if self.port:
+            # Up, and ours: a port found free can be bound by another test's server before this
+            # one binds it, and that server would answer just the same. INFO names the process.
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
-                    s.sendall(b"PING\r\n")
-                    reply = s.recv(64)
-                    # A password-protected server answers -NOAUTH, which still means "up".
-                    if not (reply.startswith(b"+PONG") or reply.startswith(b"-NOAUTH")):
+                    request = b"INFO server\r\n"
+                    if self.requirepass:
+                        request = b"AUTH " + self.requirepass.encode() + b"\r\n" + request
+                    s.sendall(request)
+                    reply = b""
+                    while not re.search(rb"process_id:\d+\r\n", reply):
+                        chunk = s.recv(65536)
+                        if not chunk or reply.startswith(b"-") or len(reply) > 1 << 20:
+                            return False
+                        reply += chunk
+                    pid = int(re.search(rb"process_id:(\d+)\r\n", reply).group(1))
+                    if self.proc is None or pid != self.proc.pid:
                         return False
             except OSError:
                 return False

@@ -177,3 +177,15 @@ async def test_async_ops_of_one_loop_turn_are_sent_together_and_in_chunks(redis_
         assert await _started_in_one_turn(redis_server, limiter, 20, 0) == 0
         # 40 hits: the first 32 go out when the 33rd is made, while the turn still runs.
         assert await _started_in_one_turn(redis_server, limiter, 40, 32) >= 32
+
+
+def test_the_server_helper_never_mistakes_another_server_on_its_port_for_its_own(redis_server, monkeypatch) -> None:
+    # A port found free can be bound by another test's server first; that one answers too. The
+    # helper must fail (the cluster fixture then retries on new ports), not hand the stranger out.
+    import conftest
+
+    monkeypatch.setattr(conftest, "_free_port", lambda: redis_server.port)
+    with pytest.raises(pytest.fail.Exception):
+        conftest.RedisServer()
+    assert redis_server.running
+    assert redis_server.command("PING") in ("PONG", b"PONG")
