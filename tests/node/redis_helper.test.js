@@ -26,3 +26,19 @@ test("startRedis never mistakes another server on its port for its own", async (
     await stranger.stop();
   }
 });
+
+test('a start that finds a port taken starts again on fresh ports, calling an args function anew', async () => {
+  const stranger = await startRedis();
+  let calls = 0;
+  // The first attempt's args point it at the stranger's port (redis-server takes the last --port).
+  const server = await startRedis({ args: () => (++calls === 1 ? ['--port', String(stranger.port)] : []) });
+  try {
+    expect(calls).toBe(2);
+    expect(server.port).not.toBe(stranger.port);
+    expect(await server.command('PING')).toBe('+PONG');
+    expect(await stranger.command('PING')).toBe('+PONG');
+  } finally {
+    await server.stop();
+    await stranger.stop();
+  }
+});

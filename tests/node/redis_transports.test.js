@@ -96,10 +96,13 @@ describe('TLS (rediss://)', () => {
     fs.writeFileSync(file('server.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
     openssl(['x509', '-req', '-in', file('server.csr'), '-CA', file('test-ca.crt'), '-CAkey', file('test-ca.key'),
       '-CAcreateserial', '-days', '2', '-extfile', file('server.ext'), '-out', file('server.crt')]);
-    tlsPort = await freePort();
     server = await startRedis({
-      args: ['--tls-port', String(tlsPort), '--tls-cert-file', file('server.crt'), '--tls-key-file', file('server.key'),
-        '--tls-ca-cert-file', file('test-ca.crt'), '--tls-auth-clients', 'no'],
+      // Picked per start attempt: startRedis starts again on fresh ports when one was taken.
+      args: async () => {
+        tlsPort = await freePort();
+        return ['--tls-port', String(tlsPort), '--tls-cert-file', file('server.crt'), '--tls-key-file', file('server.key'),
+          '--tls-ca-cert-file', file('test-ca.crt'), '--tls-auth-clients', 'no'];
+      },
     });
   }, 30000);
   afterAll(async () => {

@@ -49,22 +49,14 @@ function runCli(args) {
 }
 
 async function startNode(nodeTimeoutMs) {
-  // An explicit bus port: the default (port + 10000) overflows for ephemeral ports. Replicas sync at
-  // once (the default diskless sync waits 5 s for more replicas). A port found free can be taken by
-  // another test worker before redis-server binds it: then start again on new ports.
-  let server;
-  for (let attempt = 1; ; attempt++) {
-    try {
-      server = await startRedis({
-        args: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf',
-          '--cluster-node-timeout', String(nodeTimeoutMs), '--cluster-port', String(await freePort()),
-          '--repl-diskless-sync-delay', '0', '--enable-debug-command', 'yes'],
-      });
-      break;
-    } catch (err) {
-      if (attempt >= 5 || !/Address already in use/.test(String(err && err.message))) throw err;
-    }
-  }
+  // An explicit bus port: the default (port + 10000) overflows for ephemeral ports. Picked per start
+  // attempt (startRedis starts again on fresh ports when one was taken). Replicas sync at once (the
+  // default diskless sync waits 5 s for more replicas).
+  const server = await startRedis({
+    args: async () => ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf',
+      '--cluster-node-timeout', String(nodeTimeoutMs), '--cluster-port', String(await freePort()),
+      '--repl-diskless-sync-delay', '0', '--enable-debug-command', 'yes'],
+  });
   server.id = await server.call(['CLUSTER', 'MYID']);
   server.addr = `127.0.0.1:${server.port}`;
   return server;

@@ -143,17 +143,19 @@ function delay(ms) {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-// Options: args (extra redis-server arguments), port (default: a free one), unixSocket (path),
-// auth ([user, pass] or [pass]: what call()/readiness send first), startTimeoutMs.
+// Options: args (extra redis-server arguments; or a function, maybe async, returning them, called
+// again for each start attempt so a caller that puts more ports in them picks those afresh too),
+// port (default: a free one), unixSocket (path), auth ([user, pass] or [pass]: what
+// call()/readiness send first), startTimeoutMs.
 async function startRedis({ args = [], port, unixSocket, auth, startTimeoutMs = 10000 } = {}) {
   let serverPort = port === undefined ? await freePort() : port;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'redkeeper-redis-'));
-  const argsFor = (p) => {
-    const list = ['--port', String(p), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir];
-    if (unixSocket) list.push('--unixsocket', unixSocket, '--unixsocketperm', '700');
-    list.push(...args);
-    return list;
-  };
+  let fullArgs;  // this attempt's; restarts keep them (and so their ports)
+  async function pickArgs() {
+    fullArgs = ['--port', String(serverPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir];
+    if (unixSocket) fullArgs.push('--unixsocket', unixSocket, '--unixsocketperm', '700');
+    fullArgs.push(...(typeof args === 'function' ? await args() : args));
+  }
 
   let child;
   let exited;
@@ -163,7 +165,7 @@ async function startRedis({ args = [], port, unixSocket, auth, startTimeoutMs = 
   // test's redis-server before ours binds it, and that one would answer PING just the same.
   async function spawnAndWait() {
     output = '';
-    child = spawn(REDIS_SERVER, argsFor(serverPort), { stdio: ['ignore', 'pipe', 'pipe'] });
+    child = spawn(REDIS_SERVER, fullArgs, { stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout.on('data', (d) => (output += d));
     child.stderr.on('data', (d) => (output += d));
     const current = child;
@@ -186,14 +188,20 @@ async function startRedis({ args = [], port, unixSocket, auth, startTimeoutMs = 
     }
   }
 
+  // A port found free can be bound by another test's server before ours binds it: then start
+  // again on fresh ports, ours and the caller's (a port the caller fixed is kept, and not retried).
+  const repick = port === undefined || typeof args === 'function';
   for (let attempt = 1; ; attempt++) {
+    await pickArgs();
     try {
       await spawnAndWait();
       break;
     } catch (err) {
-      // A port we picked was taken meanwhile: pick another (a caller's own port is kept).
-      if (port !== undefined || attempt >= 5 || !/Address already in use/.test(output)) throw err;
-      serverPort = await freePort();
+      if (!repick || attempt >= 5 || !/Address already in use/.test(output)) throw err;
+      if (port === undefined) serverPort = await freePort();
+      // Nothing of the failed start carries over (a cluster node may have written nodes.conf).
+      fs.rmSync(dir, { recursive: true, force: true });
+      fs.mkdirSync(dir);
     }
   }
 
