@@ -85,13 +85,12 @@ class RedisServer:
                         request = b"AUTH " + self.requirepass.encode() + b"\r\n" + request
                     s.sendall(request)
                     reply = b""
-                    while not re.search(rb"process_id:\d+\r\n", reply):
+                    while (found := re.search(rb"process_id:(\d+)\r\n", reply)) is None:
                         chunk = s.recv(65536)
                         if not chunk or reply.startswith(b"-") or len(reply) > 1 << 20:
                             return False
                         reply += chunk
-                    pid = int(re.search(rb"process_id:(\d+)\r\n", reply).group(1))
-                    if self.proc is None or pid != self.proc.pid:
+                    if self.proc is None or int(found.group(1)) != self.proc.pid:
                         return False
             except OSError:
                 return False
