@@ -3,8 +3,8 @@
 #include <optional>
 
 #include "addon_data.hpp"
-#include "utf8_key.hpp"
 #include "errors.hpp"
+#include "utf8_key.hpp"
 #include "wraps.hpp"
 
 namespace redkeeper_node {
@@ -23,12 +23,14 @@ class KeyArg {
           break;
         case Utf8Key::Status::LoneSurrogate:
           throw redkeeper::invalid_argument("key", kLoneSurrogate);
-        default: {
-          // Too long for the reader: any such string is over the 1 KiB limit in UTF-8 too.
+        case Utf8Key::Status::TooLong: {
+          // Any string too long for the reader is over the 1 KiB limit in UTF-8 too.
           size_t len = 0;
           napi_get_value_string_utf8(env, value, nullptr, 0, &len);
           throw redkeeper::invalid_argument("key", "must be at most 1024 bytes, got " + std::to_string(len));
         }
+        case Utf8Key::Status::NotAString:
+          throw redkeeper::invalid_argument("key", "could not be read");
       }
     } else if (value.IsTypedArray() || value.IsBuffer()) {
       Napi::TypedArray array = value.As<Napi::TypedArray>();

@@ -289,7 +289,6 @@ void fix_up(redkeeper::Value& v, const Napi::Array& bins) {
   for (auto& item : v) fix_up(item, bins);
 }
 
-
 // An args or config object: the JSON text lib/primitive.js encoded (and validated; see encodeArgs
 // there) plus the byte arrays it refers to, or undefined/null for {}. A JS object is converted
 // member by member (native callers only; slower).
@@ -315,6 +314,7 @@ redkeeper::Value value_from_js(Napi::Env env, const Napi::Value& raw, const Napi
   const PathSegment root{nullptr, name, nullptr, 0};
   return FromJs(env).convert(raw, &root, 0);
 }
+
 }  // namespace
 
 Napi::Function NativePrimitive::define(Napi::Env env) {

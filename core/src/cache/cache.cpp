@@ -1,7 +1,6 @@
 // The cache primitive: JSON/bytes values with TTLs, counters, tags, namespace clear by generation,
 // SCAN-based pattern deletion, and the fleet-wide single loader of get_or_set (claim/fill/fail with
 // pub/sub wake-ups). Validation, encoding and waiting live here; storage is in scripts/*.lua.
-
 #include <atomic>
 #include <charconv>
 #include <cmath>

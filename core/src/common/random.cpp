@@ -5,8 +5,8 @@
 #include <openssl/rand.h>
 #include <pthread.h>
 
-#include <atomic>
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 
 #include "redkeeper/error.hpp"

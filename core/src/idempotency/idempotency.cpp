@@ -1,6 +1,5 @@
 // The "idempotency" primitive: begin/complete/abandon/extend over one hash per key (scripts/*.lua),
 // one script per op. Responses are stored as CBOR so bytes survive; both backends run the same scripts.
-
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -13,8 +12,8 @@
 #include <vector>
 
 #include "common/args.hpp"
-#include "common/random.hpp"
 #include "common/factories.hpp"
+#include "common/random.hpp"
 #include "redkeeper/limiter.hpp"  // parse_duration_ms
 
 namespace redkeeper {

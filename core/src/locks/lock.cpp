@@ -3,7 +3,6 @@
 // local lease tracking so a holder learns it lost the lock. Runs unchanged on memory and Redis.
 #include "locks/lock.hpp"
 
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -19,8 +18,8 @@
 #include <vector>
 
 #include "common/args.hpp"
-#include "common/random.hpp"
 #include "common/factories.hpp"
+#include "common/random.hpp"
 
 namespace redkeeper {
 

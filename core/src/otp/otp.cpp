@@ -19,8 +19,8 @@
 #include <vector>
 
 #include "common/args.hpp"
-#include "common/random.hpp"
 #include "common/factories.hpp"
+#include "common/random.hpp"
 #include "redkeeper/limiter.hpp"  // parse_duration_ms
 
 namespace redkeeper {
@@ -89,7 +89,6 @@ std::string get_text(const Value& obj, const char* field, size_t max_bytes) {
   if (out.size() > max_bytes) throw invalid_argument(field, "must be at most " + std::to_string(max_bytes) + " bytes");
   return out;
 }
-
 
 // The default secret on memory: random, one per backend (so every handle of one client agrees),
 // never leaving the process. Backends are keyed by address and checked for liveness, so a new
