@@ -45,9 +45,9 @@ class RedisCluster {
       RedisServerOptions o;
       o.tls = tls;
       // The bus port is chosen too: the default (port + 10000) may be taken or above 65535.
+      o.cluster_bus_port = true;
       o.extra_args = {"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout",
-                      "1000", "--cluster-replica-validity-factor", "0", "--cluster-port",
-                      std::to_string(free_port())};
+                      "1000", "--cluster-replica-validity-factor", "0"};
       // Nodes advertise their TLS ports (CLUSTER SHARDS "tls-port", MOVED over TLS) only when the
       // bus runs on TLS too.
       if (tls) o.extra_args.insert(o.extra_args.end(), {"--tls-cluster", "yes", "--tls-replication", "yes"});

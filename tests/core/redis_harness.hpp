@@ -23,6 +23,7 @@
 #include <fstream>
 #include <functional>
 #include <future>
+#include <iterator>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
@@ -146,16 +147,33 @@ struct RedisServerOptions {
   bool unix_socket = false;         // listen on <tmpdir>/redis.sock too
   std::string requirepass;
   std::vector<std::string> extra_args;
+  bool cluster_bus_port = false;    // --cluster-port on a free port, picked with the others
+  // Called with the picked TCP port before each start attempt (the harness's own test uses it to
+  // take the port first, as another process might).
+  std::function<void(int port)> before_launch;
 };
+
+// The whole text of a file ("" when it cannot be read).
+inline std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
 
 // A private redis-server. Stopped (SIGKILL if it ignores SIGTERM) on destruction.
 class RedisServer {
  public:
   explicit RedisServer(RedisServerOptions options = {}) : options_(std::move(options)) {
-    if (options_.tcp) port_ = free_port();
-    if (options_.tls) tls_port_ = free_port();
     if (options_.unix_socket) socket_path_ = dir_.file("redis.sock");
-    start();
+    // A port that was free when picked can be bound by another process before this server binds
+    // it (ctest runs test binaries side by side, each starting servers): pick again and retry.
+    for (int attempt = 1;; ++attempt) {
+      if (options_.tcp) port_ = free_port();
+      if (options_.tls) tls_port_ = free_port();
+      if (options_.cluster_bus_port) bus_port_ = free_port();
+      if (options_.before_launch) options_.before_launch(port_);
+      if (launch() || attempt == 5) break;
+    }
+    if (pid_ <= 0) throw std::runtime_error("redis-server: its ports were taken on 5 attempts in a row");
   }
   ~RedisServer() { stop(); }
   RedisServer(const RedisServer&) = delete;
@@ -170,9 +188,33 @@ class RedisServer {
   std::string tls_url() const { return "rediss://127.0.0.1:" + std::to_string(tls_port_); }
   std::string unix_url(const std::string& query = "") const { return "unix://" + socket_path_ + query; }
   bool running() const { return pid_ > 0; }
+  pid_t pid() const { return pid_; }
 
+  // Starts again on the same ports (see restart()).
   void start() {
     if (pid_ > 0) return;
+    if (!launch()) throw std::runtime_error("redis-server: a port it had is taken now; see " + dir_.file("redis.log"));
+  }
+
+  // Graceful stop; SIGKILL after 5 s.
+  void stop() { signal_and_wait(SIGTERM); }
+  // Abrupt death, like a crashed or OOM-killed server.
+  void kill() { signal_and_wait(SIGKILL); }
+
+  // Restarts on the same ports (the clients' URLs stay valid).
+  void restart() {
+    stop();
+    start();
+  }
+
+ private:
+  // Spawns the server and waits until it is ready. False when it exited because a port was taken;
+  // throws on any other failure. Ready means its own log says so: a connection to the port alone
+  // could reach another process's server that took the port first.
+  bool launch() {
+    const std::string log = dir_.file("redis.log");
+    std::error_code ec;
+    std::filesystem::remove(log, ec);
     std::vector<std::string> args = {"/usr/bin/redis-server",
                                      "--bind", "127.0.0.1",
                                      "--port", std::to_string(options_.tcp ? port_ : 0),
@@ -197,6 +239,7 @@ class RedisServer {
       args.insert(args.end(), {"--unixsocket", socket_path_, "--unixsocketperm", "700"});
     }
     if (!options_.requirepass.empty()) args.insert(args.end(), {"--requirepass", options_.requirepass});
+    if (options_.cluster_bus_port) args.insert(args.end(), {"--cluster-port", std::to_string(bus_port_)});
     args.insert(args.end(), options_.extra_args.begin(), options_.extra_args.end());
 
     std::vector<char*> argv;
@@ -209,32 +252,22 @@ class RedisServer {
     pid_ = pid;
     auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     while (std::chrono::steady_clock::now() < until) {
-      bool ready = (!options_.tcp || can_connect_tcp(port_)) && (!options_.tls || can_connect_tcp(tls_port_)) &&
-                   (!options_.unix_socket || can_connect_unix(socket_path_));
-      if (ready) return;
+      // Redis logs this once every listener is bound: "Ready to accept connections" (TCP, TLS),
+      // "The server is now ready to accept connections at <path>" (unix socket only).
+      if (read_text(log).find("eady to accept connections") != std::string::npos) return true;
       int status = 0;
       if (::waitpid(pid_, &status, WNOHANG) == pid_) {
         pid_ = -1;
-        throw std::runtime_error("redis-server exited at startup; see " + dir_.file("redis.log"));
+        const std::string text = read_text(log);
+        if (text.find("Address already in use") != std::string::npos) return false;
+        throw std::runtime_error("redis-server exited at startup:\n" + text);
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
     stop();
-    throw std::runtime_error("redis-server did not start listening within 10 s");
+    throw std::runtime_error("redis-server did not start listening within 10 s:\n" + read_text(log));
   }
 
-  // Graceful stop; SIGKILL after 5 s.
-  void stop() { signal_and_wait(SIGTERM); }
-  // Abrupt death, like a crashed or OOM-killed server.
-  void kill() { signal_and_wait(SIGKILL); }
-
-  // Restarts on the same ports (the clients' URLs stay valid).
-  void restart() {
-    stop();
-    start();
-  }
-
- private:
   void signal_and_wait(int sig) {
     if (pid_ <= 0) return;
     ::kill(pid_, sig);
@@ -255,6 +288,7 @@ class RedisServer {
   TempDir dir_;
   int port_ = 0;
   int tls_port_ = 0;
+  int bus_port_ = 0;
   std::string socket_path_;
   pid_t pid_ = -1;
 };

@@ -331,7 +331,9 @@ TEST_F(RedisBackendTest, ListenersAddedWhileTheServerIsDownAreToldOnceItIsBack) 
 }
 
 TEST_F(RedisBackendTest, SubscriberUsesAuthAndSelect) {
-  RedisServer secured(RedisServerOptions{true, false, false, false, "s3cret", {}});
+  RedisServerOptions auth;
+  auth.requirepass = "s3cret";
+  RedisServer secured(auth);
   auto c = open_redis("redis://:s3cret@127.0.0.1:" + std::to_string(secured.port()) + "/3");
   auto pub = open_redis("redis://:s3cret@127.0.0.1:" + std::to_string(secured.port()));
   Inbox inbox;
@@ -344,7 +346,9 @@ TEST_F(RedisBackendTest, SubscriberUsesAuthAndSelect) {
 }
 
 TEST_F(RedisBackendTest, SubscriberOverAUnixSocket) {
-  RedisServer unix_server(RedisServerOptions{true, false, false, true, "", {}});
+  RedisServerOptions with_socket;
+  with_socket.unix_socket = true;
+  RedisServer unix_server(with_socket);
   auto c = open_redis(unix_server.unix_url());
   auto pub = open_redis(unix_server.url());
   Inbox inbox;
