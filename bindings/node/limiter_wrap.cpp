@@ -11,8 +11,8 @@ namespace redkeeper_node {
 
 namespace {
 
-// A key as bytes, without a heap allocation for the common case. Longer strings are cut at the
-// buffer size, which is still over the 1 KiB limit, so validate_key rejects them all the same.
+// A key as bytes, without a heap allocation for the common case. A string past Utf8Key's buffer
+// is read whole (it is over the 1 KiB limit in UTF-8 too), so validate_key reports its real length.
 class KeyArg {
  public:
   KeyArg(Napi::Env env, const Napi::Value& value) {
@@ -23,12 +23,10 @@ class KeyArg {
           break;
         case Utf8Key::Status::LoneSurrogate:
           throw redkeeper::invalid_argument("key", kLoneSurrogate);
-        case Utf8Key::Status::TooLong: {
-          // Any string too long for the reader is over the 1 KiB limit in UTF-8 too.
-          size_t len = 0;
-          napi_get_value_string_utf8(env, value, nullptr, 0, &len);
-          throw redkeeper::invalid_argument("key", "must be at most 1024 bytes, got " + std::to_string(len));
-        }
+        case Utf8Key::Status::TooLong:
+          long_ = value.As<Napi::String>().Utf8Value();
+          view_ = long_;
+          break;
         case Utf8Key::Status::NotAString:
           throw redkeeper::invalid_argument("key", "could not be read");
       }
@@ -46,6 +44,7 @@ class KeyArg {
 
  private:
   Utf8Key utf8_;
+  std::string long_;  // only a key too long for utf8_, on its way to validate_key's refusal
   std::string_view view_;
 };
 

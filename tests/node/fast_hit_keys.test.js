@@ -41,8 +41,15 @@ test.each(KEYS.map((k) => [JSON.stringify(k).slice(0, 40), k]))(
 
 test('a key over 1 KiB falls back to the general path, which rejects it', async () => {
   const limiter = rk.limiter('keys', { limit: 10, window: 60 });
-  await expect(limiter.hit('é'.repeat(513))).rejects.toMatchObject({ code: 'ERR_RK_INVALID_ARGUMENT' });
-  await expect(limiter.hit('x'.repeat(5000))).rejects.toMatchObject({ code: 'ERR_RK_INVALID_ARGUMENT' });
+  await expect(limiter.hit('é'.repeat(513))).rejects.toMatchObject({
+    code: 'ERR_RK_INVALID_ARGUMENT',
+    message: expect.stringContaining('at most 1024 bytes, got 1026'),
+  });
+  // Past the fast reader's buffer: still its real UTF-8 length, as the core's key check words it.
+  await expect(limiter.hit('x'.repeat(5000))).rejects.toMatchObject({
+    code: 'ERR_RK_INVALID_ARGUMENT',
+    message: expect.stringContaining('at most 1024 bytes, got 5000'),
+  });
 });
 
 test('distinct strings stay distinct keys', async () => {
