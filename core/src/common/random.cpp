@@ -30,6 +30,10 @@ uint64_t fork_generation() {
   return g_fork_generation.load(std::memory_order_relaxed);
 }
 
+void draw(unsigned char* out, size_t n) {
+  if (RAND_bytes(out, static_cast<int>(n)) != 1) throw Error(ErrorCode::Internal, "CSPRNG failure (OpenSSL RAND_bytes)");
+}
+
 struct Pool {
   static constexpr size_t kBytes = 2048;
   unsigned char bytes[kBytes];
@@ -39,9 +43,7 @@ struct Pool {
   ~Pool() { OPENSSL_cleanse(bytes, sizeof bytes); }
 
   void refill(uint64_t gen) {
-    if (RAND_bytes(bytes, static_cast<int>(kBytes)) != 1) {
-      throw Error(ErrorCode::Internal, "CSPRNG failure (OpenSSL RAND_bytes)");
-    }
+    draw(bytes, kBytes);
     used = 0;
     generation = gen;
   }
@@ -52,9 +54,7 @@ struct Pool {
 void random_bytes(unsigned char* out, size_t n) {
   // Large draws (none of ours today) skip the pool.
   if (n > Pool::kBytes / 4) {
-    if (RAND_bytes(out, static_cast<int>(n)) != 1) {
-      throw Error(ErrorCode::Internal, "CSPRNG failure (OpenSSL RAND_bytes)");
-    }
+    draw(out, n);
     return;
   }
   thread_local Pool pool;
