@@ -144,6 +144,10 @@ test('stop, CLIENT PAUSE, DEBUG SLEEP and restart under load: every op settles, 
     // (a) stopped: nothing listens for a while, then it comes back on the same port.
     phaseStart = Date.now();
     await server.halt('SIGTERM');
+    // The server's exit is seen by this thread first; the client's I/O thread reads the closed
+    // socket a moment later (a while later when the two cores are busy), so wait for it, bounded.
+    const downBy = Date.now() + 3000;
+    while ((await rk.health()).connected && Date.now() < downBy) await delay(10);
     expect((await rk.health()).connected).toBe(false);
     await delay(800);
     await server.start();
