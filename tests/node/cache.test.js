@@ -35,6 +35,9 @@ describe.each(['memory', 'redis', 'cluster'])('cache on %s', (backend) => {
   });
   // Stored TTLs run out: the fake clock on memory, real time on Redis.
   const pass = async (ms) => { if (backend === 'memory') clock.advance(ms); else await sleep(ms); };
+  // On Redis a value must still be there after a few round trips of real time: TTLs and waits are
+  // x4 there (a stalled box gets 600-800 ms, not 150-200 ms); memory:// keeps the exact values.
+  const u = backend === 'memory' ? 1 : 4;
 
   test('JSON and Buffer values round-trip; misses are undefined', async () => {
     const c = rk.cache(fresh());
@@ -55,25 +58,25 @@ describe.each(['memory', 'redis', 'cluster'])('cache on %s', (backend) => {
   });
 
   test('TTLs: per value, the default, and duration strings', async () => {
-    const c = rk.cache(fresh(), { ttlMs: 300 });
-    await c.set('short', 1, 100);
+    const c = rk.cache(fresh(), { ttlMs: 300 * u });
+    await c.set('short', 1, 100 * u);
     await c.set('default', 2);
     await c.set('long', 3, { ttlMs: '1h' });
-    await pass(150);
+    await pass(150 * u);
     expect(await c.get('short')).toBeUndefined();
     expect(await c.get('default')).toBe(2);
-    await pass(200);
+    await pass(200 * u);
     expect(await c.get('default')).toBeUndefined();
     expect(await c.get('long')).toBe(3);
   });
 
   test('counters get their TTL when created', async () => {
     const c = rk.cache(fresh());
-    expect(await c.incr('views', 1, { ttlMs: 200 })).toBe(1);
+    expect(await c.incr('views', 1, { ttlMs: 200 * u })).toBe(1);
     expect(await c.incr('views', 5)).toBe(6);
     expect(await c.decr('views', 2)).toBe(4);
     expect(await c.get('views')).toBe(4);
-    await pass(250);
+    await pass(250 * u);
     expect(await c.get('views')).toBeUndefined();
     await c.set('doc', { a: 1 });
     await expect(c.incr('doc')).rejects.toMatchObject({ code: 'ERR_RK_INVALID_ARGUMENT' });
@@ -175,10 +178,23 @@ describe('cache on redis across clients and processes', () => {
   test('a loader failure in another client rejects with ERR_RK_LOADER_FAILED and its message', async () => {
     const a = connect(backends.server.url);
     const b = connect(backends.server.url);
+    await Promise.all([a.ping(), b.ping()]);  // both connected: b's claim goes out at once
     const ns = fresh();
+    // a's loader fails only once b waits on the namespace channel (rk:cache:{ns}:ch, see
+    // core/src/cache/README.md): b subscribes after its claim saw a's marker and sends its re-check
+    // before the subscription (on a new connection) is live. A fixed sleep raced that: under load b
+    // could subscribe after the failure, find no marker, claim itself and resolve 'never'.
+    const subscribed = async () => {
+      const deadline = Date.now() + 5000;
+      for (;;) {
+        const reply = await backends.server.call(['PUBSUB', 'NUMSUB', `rk:cache:{${ns}}:ch`]);
+        if (Number(reply[1]) >= 1 || Date.now() > deadline) return;
+        await sleep(10);
+      }
+    };
     let started;
     const began = new Promise((r) => { started = r; });
-    const first = a.cache(ns).getOrSet('k', async () => { started(); await sleep(300); throw new TypeError('row 7'); });
+    const first = a.cache(ns).getOrSet('k', async () => { started(); await subscribed(); throw new TypeError('row 7'); });
     // Handled from the start: `first` may reject before b's call settles (whichever of a's reply and
     // b's wake-up comes first), and an unhandled rejection would fail the test.
     const firstOutcome = first.then(() => 'resolved', (err) => err);

@@ -71,4 +71,16 @@ async function eventually(probe, timeoutMs = 3000) {
   }
 }
 
-module.exports = { BACKENDS, START, eventually };
+// A fixed window's reset in whole seconds, as a header states it for a window of `fullSeconds`
+// whose first hit came after `since` (a Date.now() taken before it): `fullSeconds` while under a
+// second of real time has passed, one less per whole second since (a busy box may stall between
+// requests; express-rate-limit reads Date.now() even when the client has a ManualClock).
+function expectResetSeconds(actual, fullSeconds, since) {
+  const n = Number(actual);
+  const elapsed = Date.now() - since;
+  expect({ actual, integer: Number.isInteger(n) }).toEqual({ actual, integer: true });
+  expect({ actual, elapsed, low: n >= fullSeconds - Math.floor(elapsed / 1000), high: n <= fullSeconds })
+    .toEqual({ actual, elapsed, low: true, high: true });
+}
+
+module.exports = { BACKENDS, START, eventually, expectResetSeconds };

@@ -135,12 +135,15 @@ describe.each(['memory', 'redis', 'cluster'])('rk.idempotency on %s', (backend) 
   });
 
   test('a crashed request frees its key after lockTtlMs', async () => {
-    const idem = rk.idempotency.withOptions({ lockTtlMs: 300 });
+    // On Redis the second begin must land within lockTtlMs of real time: 1200 ms there (a stalled
+    // box gets ~1.2 s, not 300 ms); memory:// keeps the exact fake-clock values.
+    const lockTtlMs = backend === 'memory' ? 300 : 1200;
+    const idem = rk.idempotency.withOptions({ lockTtlMs });
     const crashed = await idem.begin('k', 'fp');
     expect(crashed.status).toBe('new');
     expect((await idem.begin('k', 'fp')).status).toBe('inProgress');
-    if (backend === 'memory') clock.advance(301);
-    else await delay(450);
+    if (backend === 'memory') clock.advance(lockTtlMs + 1);
+    else await delay(lockTtlMs + 150);
     const retry = await idem.begin('k', 'fp');
     expect(retry.status).toBe('new');
     await expect(idem.complete('k', crashed.token, 'late')).rejects.toMatchObject({ code: 'ERR_RK_LOCK_NOT_OWNER' });
@@ -216,20 +219,24 @@ describe.each(['memory', 'redis', 'cluster'])('rk.idempotency on %s', (backend) 
 
 test('a crashed process frees its key (real crash on Redis)', async () => {
   const p = prefix();
+  // The child's marker must still be there when this process looks, after the child's exit and
+  // spawnSync's return: connected beforehand, and a 3 s lock (not 500 ms) for a slow exit.
+  const lockTtlMs = 3000;
+  const rk = connect(backends.server.url, { prefix: p });
+  await rk.ping();
   const child = `
     const { connect } = require(${JSON.stringify(path.resolve(__dirname, '../..'))});
     const rk = connect(${JSON.stringify(backends.server.url)}, { prefix: ${JSON.stringify(p)} });
-    rk.idempotency.withOptions({ lockTtlMs: 500 }).begin('payment-9', 'fp').then((b) => {
+    rk.idempotency.withOptions({ lockTtlMs: ${lockTtlMs} }).begin('payment-9', 'fp').then((b) => {
       if (b.status !== 'new') process.exit(1);
       process.exit(3);  // no complete, no abandon, no close
     });`;
-  const r = spawnSync(process.execPath, ['-e', child], { env: process.env, timeout: 60000 });
-  expect(r.status).toBe(3);
-  const rk = connect(backends.server.url, { prefix: p });
   try {
+    const r = spawnSync(process.execPath, ['-e', child], { env: process.env, timeout: 60000 });
+    expect(r.status).toBe(3);
     const idem = rk.idempotency;
     expect((await idem.begin('payment-9', 'fp')).status).toBe('inProgress');
-    const deadline = Date.now() + 5000;
+    const deadline = Date.now() + lockTtlMs + 5000;
     let b;
     for (;;) {
       b = await idem.begin('payment-9', 'fp');

@@ -7,11 +7,13 @@
 
 const { connect, RedkeeperError } = require('../..');
 const { startRedis, delay } = require('./helpers/redisServer');
+const { watchStalls } = require('./helpers/timing');
 
 const COMMAND_TIMEOUT_MS = 300;
 const CONNECT_TIMEOUT_MS = 300;
 // An op may wait in the queue for its whole deadline, then the JS thread needs a moment to run
-// the completion batch (jest and the load share two cores).
+// the completion batch (jest and the load share two cores). Time the whole process was starved of
+// CPU during the op (seen by a worker thread, see watchStalls) is not held against it.
 const SETTLE_BOUND_MS = COMMAND_TIMEOUT_MS + 700;
 const OUTAGE_CODES = ['ERR_RK_CONNECTION', 'ERR_RK_TIMEOUT', 'ERR_RK_QUEUE_FULL'];
 const CALLERS_PER_POLICY = 8;
@@ -83,9 +85,9 @@ function summarize(records) {
 }
 
 // Invariants for every op of the run, whatever the phase.
-function checkEveryOp(records) {
+function checkEveryOp(records, starved) {
   for (const r of records) {
-    expect(r.t1 - r.t0).toBeLessThanOrEqual(SETTLE_BOUND_MS);
+    expect(r.t1 - r.t0 - starved.overlap(r.t0, r.t1)).toBeLessThanOrEqual(SETTLE_BOUND_MS);
     if (r.policy === 'open') {
       // Fail-open never surfaces a store failure, and always admits.
       expect(r.error).toBeUndefined();
@@ -133,6 +135,7 @@ async function checkRecovered(load, label) {
 }
 
 test('stop, CLIENT PAUSE, DEBUG SLEEP and restart under load: every op settles, the client recovers', async () => {
+  const stalls = watchStalls();
   const load = startLoad();
   const phases = [];
   let phaseStart;
@@ -180,10 +183,12 @@ test('stop, CLIENT PAUSE, DEBUG SLEEP and restart under load: every op settles, 
     expect((await rk.health()).connected).toBe(true);
   } finally {
     await load.stop();
+    await stalls.stop();
   }
+  const starved = await stalls.stop();
   // Every op that was started has settled (stop() only returns once each caller's last op did).
   expect(load.records.length).toBe(load.started);
-  checkEveryOp(load.records);
+  checkEveryOp(load.records, starved);
   // The outage errors for 'raise' are the codes for the failure in question.
   const paused = phases.find((p) => p[0] === 'paused')[1];
   expect(paused.raise.errors.map((e) => e.code)).toContain('ERR_RK_TIMEOUT');

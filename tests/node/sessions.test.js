@@ -51,17 +51,20 @@ describe.each(['memory', 'redis', 'cluster'])('sessions on %s', (kind) => {
 
   test('idle timeout slides on get and touch, absolute timeout caps it', async () => {
     const { rk, advance } = env(kind);
-    const s = rk.sessions.withOptions({ idleTimeoutMs: 400, absoluteTimeoutMs: 900 });
+    // Real time on Redis: every duration x4, so each step keeps 600 ms (not 150 ms) of slack for a
+    // stalled box before the idle or absolute deadline; memory:// keeps the exact fake-clock values.
+    const u = kind === 'memory' ? 1 : 4;
+    const s = rk.sessions.withOptions({ idleTimeoutMs: 400 * u, absoluteTimeoutMs: 900 * u });
     const id = await s.create({ k: 1 }, { userId: 'idle' });
-    await advance(250);
+    await advance(250 * u);
     expect(await s.get(id)).toEqual({ k: 1 });
-    await advance(250);
-    expect(await s.touch(id)).toBe(true);
-    await advance(250);
-    expect(await s.get(id, { touch: false })).toEqual({ k: 1 });
+    await advance(250 * u);
+    expect(await s.touch(id)).toBe(true);  // past the first idle deadline: the get slid it
+    await advance(250 * u);
+    expect(await s.get(id, { touch: false })).toEqual({ k: 1 });  // past the get's: the touch slid it
     const meta = await s.info(id);
-    expect(meta.expires).toBe(meta.absoluteDeadline);  // 750 + 400 capped at 900
-    await advance(200);
+    expect(meta.expires).toBe(meta.absoluteDeadline);  // 750 + 400 capped at 900 (all x u)
+    await advance(200 * u);
     expect(await s.get(id)).toBeNull();
     expect(await s.listUser('idle')).toEqual([]);
   });
