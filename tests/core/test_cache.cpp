@@ -66,6 +66,11 @@ class CacheTest : public ::testing::TestWithParam<std::string> {
     cfg["namespace"] = ns;
     return client()->primitive("cache", cfg);
   }
+  // The time unit of the TTL tests: 1 ms on memory (ManualClock: exact), 4 ms on Redis, where TTLs
+  // are real and a "still there" check's slack (TTL less the time passed, 150-200 ms at 1 ms)
+  // must also absorb round trips and a busy machine's scheduling delays. "Gone" checks pass more
+  // than the TTL, so lateness never breaks them.
+  int64_t u() const { return GetParam() == "redis" ? 4 : 1; }
   // Lets stored TTLs run out: the fake clock on memory, real time on Redis.
   void pass(int64_t ms) {
     if (GetParam() == "memory") {
@@ -73,6 +78,28 @@ class CacheTest : public ::testing::TestWithParam<std::string> {
     } else {
       std::this_thread::sleep_for(std::chrono::milliseconds(ms));
     }
+  }
+  // Returns once `waiter`'s claim (running on another thread) is waiting for the filler: it has
+  // counted its miss (the claim found the filler's marker) and, on Redis, the namespace's channel
+  // has a subscriber, so a fill or fail sent from now on reaches it by PUBLISH. A fixed sleep
+  // instead let a slow machine send the fail first (the waiter then claimed the fill itself).
+  void wait_until_waiting(Primitive& waiter, const std::string& ns = "ns") {
+    std::shared_ptr<RedisClient> admin = GetParam() == "redis" ? open_redis(server_->url()) : nullptr;
+    const std::string channel = "rk:cache:{" + ns + "}:ch";
+    auto subscribed = [&] {
+      if (!admin) return true;
+      Result<Reply> r = call(*admin, {"PUBSUB", "NUMSUB", channel});
+      return r.ok() && r.value().at(1).as_integer() >= 1;
+    };
+    const auto until = std::chrono::steady_clock::now() + 10s;
+    bool waiting = false;
+    while (!(waiting = ok(waiter, "stats")["misses"] == 1 && subscribed()) && std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(2ms);
+    }
+    if (admin) admin->close();
+    ASSERT_TRUE(waiting) << "the waiter's claim never started waiting";
+    // The waiter registers itself a few instructions after counting the miss and subscribing.
+    std::this_thread::sleep_for(20ms);
   }
   void TearDown() override {
     for (auto& c : clients_) c->close();
@@ -111,14 +138,14 @@ TEST_P(CacheTest, DeleteSaysWhetherTheKeyExisted) {
 }
 
 TEST_P(CacheTest, ValuesExpireOnTheirTtlAndDefaultTtl) {
-  auto c = cache("ns", {{"default_ttl_ms", 300}});
-  ok(*c, "set", {{"key", "short"}, {"value", 1}, {"ttl_ms", 100}});
+  auto c = cache("ns", {{"default_ttl_ms", 300 * u()}});
+  ok(*c, "set", {{"key", "short"}, {"value", 1}, {"ttl_ms", 100 * u()}});
   ok(*c, "set", {{"key", "default"}, {"value", 2}});
   ok(*c, "set", {{"key", "long"}, {"value", 3}, {"ttl_ms", 60000}});
-  pass(150);
+  pass(150 * u());
   EXPECT_TRUE(ok(*c, "get", {{"key", "short"}}).is_null());
   EXPECT_EQ(ok(*c, "get", {{"key", "default"}}), Value(2));
-  pass(200);
+  pass(200 * u());
   EXPECT_TRUE(ok(*c, "get", {{"key", "default"}}).is_null());
   EXPECT_EQ(ok(*c, "get", {{"key", "long"}}), Value(3));
 }
@@ -134,11 +161,11 @@ TEST_P(CacheTest, NamespacesAreSeparate) {
 
 TEST_P(CacheTest, CountersGetTheirTtlOnCreation) {
   auto c = cache();
-  EXPECT_EQ(ok(*c, "incr", {{"key", "hits"}, {"ttl_ms", 200}}), Value(1));
+  EXPECT_EQ(ok(*c, "incr", {{"key", "hits"}, {"ttl_ms", 200 * u()}}), Value(1));
   EXPECT_EQ(ok(*c, "incr", {{"key", "hits"}, {"by", 5}, {"ttl_ms", 100000}}), Value(6));
   EXPECT_EQ(ok(*c, "incr", {{"key", "hits"}, {"by", -2}}), Value(4));
   EXPECT_EQ(ok(*c, "get", {{"key", "hits"}}), Value(4));
-  pass(250);  // the first TTL holds: later increments did not extend it
+  pass(250 * u());  // the first TTL holds: later increments did not extend it
   EXPECT_TRUE(ok(*c, "get", {{"key", "hits"}}).is_null());
   EXPECT_EQ(ok(*c, "incr", {{"key", "hits"}, {"by", -1}}), Value(-1));
   ok(*c, "set", {{"key", "doc"}, {"value", {{"a", 1}}}});
@@ -239,7 +266,7 @@ TEST_P(CacheTest, ClaimHitFillAndWaitersGetTheValue) {
   Value first = ok(*filler, "claim", {{"key", "k"}});
   ASSERT_EQ(first["status"], Value("fill"));
   auto pending = std::async(std::launch::async, [&] { return run(*waiter, "claim", {{"key", "k"}}); });
-  std::this_thread::sleep_for(100ms);
+  wait_until_waiting(*waiter);
   ASSERT_EQ(pending.wait_for(0ms), std::future_status::timeout);  // waiting, not answered
   ok(*filler, "fill", {{"key", "k"}, {"token", first["token"]}, {"gen", first["gen"]}, {"value", {{"v", 1}}}});
   Result<Value> got = pending.get();
@@ -256,7 +283,7 @@ TEST_P(CacheTest, LoaderFailureReachesWaitersAndIsNotCached) {
   Value first = ok(*filler, "claim", {{"key", "k"}});
   ASSERT_EQ(first["status"], Value("fill"));
   auto pending = std::async(std::launch::async, [&] { return run(*waiter, "claim", {{"key", "k"}}); });
-  std::this_thread::sleep_for(100ms);
+  wait_until_waiting(*waiter);
   ok(*filler, "fail", {{"key", "k"}, {"token", first["token"]}, {"gen", first["gen"]}, {"message", "db down"}});
   Result<Value> got = pending.get();
   ASSERT_FALSE(got.ok());
@@ -271,7 +298,7 @@ TEST_P(CacheTest, ReleasedMarkerLetsAWaiterClaimTheFill) {
   auto waiter = cache();
   Value first = ok(*filler, "claim", {{"key", "k"}});
   auto pending = std::async(std::launch::async, [&] { return run(*waiter, "claim", {{"key", "k"}}); });
-  std::this_thread::sleep_for(100ms);
+  wait_until_waiting(*waiter);
   ok(*filler, "fail", {{"key", "k"}, {"token", first["token"]}, {"gen", first["gen"]}, {"release", true}});
   Result<Value> got = pending.get();
   ASSERT_TRUE(got.ok()) << got.error().what();
@@ -363,6 +390,21 @@ Value resolve(const Value& v, const std::map<std::string, Value>& kept) {
   return v;
 }
 
+// The vectors' durations are ManualClock values; on Redis the runner stretches every positive
+// *_ms number (ttl_ms, default_ttl_ms) and advance_ms by the same unit u (see CacheTest::u).
+Value scaled_ms(const Value& v, int64_t u) {
+  if (u == 1 || !v.is_object()) return v;
+  Value out = v;
+  for (auto it = out.begin(); it != out.end(); ++it) {
+    const std::string& k = it.key();
+    if (k.size() > 3 && k.compare(k.size() - 3, 3, "_ms") == 0 && it.value().is_number_integer() &&
+        it.value().get<int64_t>() > 0) {
+      it.value() = it.value().get<int64_t>() * u;
+    }
+  }
+  return out;
+}
+
 Value load_vectors() {
   std::ifstream in(std::string(REDKEEPER_VECTORS_DIR) + "/cache.json");
   return Value::parse(in);
@@ -374,7 +416,7 @@ TEST_P(CacheTest, SharedVectors) {
   int n = 0;
   for (const auto& c : data["cases"]) {
     SCOPED_TRACE(c["name"].get<std::string>());
-    Value cfg = c["config"];
+    Value cfg = scaled_ms(c["config"], u());
     cfg["namespace"] = cfg["namespace"].get<std::string>() + "-" + std::to_string(n++);  // fresh per case
     auto cache = client()->primitive("cache", cfg);
     std::map<std::string, Value> kept;
@@ -382,11 +424,11 @@ TEST_P(CacheTest, SharedVectors) {
     for (const auto& step : c["steps"]) {
       SCOPED_TRACE("step " + std::to_string(i++));
       if (step.contains("advance_ms")) {
-        pass(step["advance_ms"].get<int64_t>());
+        pass(step["advance_ms"].get<int64_t>() * u());
         continue;
       }
       const std::string op = step["op"];
-      Result<Value> r = run(*cache, op, vector_value(resolve(step["args"], kept)));
+      Result<Value> r = run(*cache, op, vector_value(scaled_ms(resolve(step["args"], kept), u())));
       if (step.contains("error")) {
         ASSERT_FALSE(r.ok()) << op << " answered " << r.value().dump();
         EXPECT_STREQ(error_code_name(r.error().code()), step["error"].get<std::string>().c_str());

@@ -197,7 +197,7 @@ TEST_P(LockTest, WaiterIsWokenByReleaseWithoutPolling) {
   auto b = lock({{"wait_ms", 10000}}, peer_client());
   ok(run(*a, "acquire"));
   const uint64_t before = redis() ? evalsha_calls() : 0;
-  const auto t0 = Clock::now();
+  const auto t0 = Clock::now();  // b starts waiting
   auto promise = std::make_shared<std::promise<Result<Value>>>();
   auto waiting = promise->get_future();
   b->call("acquire", Value::object(), [promise](Result<Value> r) { promise->set_value(std::move(r)); });
@@ -208,12 +208,16 @@ TEST_P(LockTest, WaiterIsWokenByReleaseWithoutPolling) {
     // look after subscribing and at most one more when the subscription is confirmed.
     EXPECT_LE(evalsha_calls() - before, 4u);
   }
+  const auto released_at = Clock::now();
   ok(run(*a, "release"));
   ASSERT_EQ(waiting.wait_for(std::chrono::seconds(5)), std::future_status::ready);
   const int64_t woke_after = ms_since(t0);
+  const int64_t woke_after_release = ms_since(released_at);
   Value got = ok(waiting.get());
   EXPECT_GE(woke_after, 1500);
-  EXPECT_LT(woke_after, 2500);  // woken by the release, not by the 20 s lease running out
+  // Woken by the release, not by the 20 s lease running out nor its 10 s wait ending (it has no
+  // other timer). Measured from the release: the 1.5 s sleep's overshoot is not the waiter's.
+  EXPECT_LT(woke_after_release, 1500);
   EXPECT_GT(got["fencing_token"].get<int64_t>(), 0);
   ok(run(*b, "release"));
 }
@@ -250,10 +254,13 @@ TEST_P(LockTest, WaiterGetsALockWhoseHolderDiedWhenItsLeaseRunsOut) {
 }
 
 TEST_P(LockTest, AutoRenewKeepsTheLockPastItsTtl) {
-  auto a = lock({{"ttl_ms", 300}});
+  // Renewals every 500 ms (ttl / 3), each with ~1 s to land before the lease would run out: a
+  // late renewal timer on a busy machine does not lose the lock. Without renewal the lease ends
+  // at 1.5 s, well inside the 3.2 s (more than two leases) that b then finds the lock still held.
+  auto a = lock({{"ttl_ms", 1500}});
   auto b = lock({{"wait_ms", 0}}, peer_client());
   ok(run(*a, "acquire"));
-  std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+  std::this_thread::sleep_for(std::chrono::milliseconds(3200));
   EXPECT_EQ(code_of(run(*b, "acquire")), ErrorCode::LockNotAcquired);
   Value st = ok(run(*a, "state"));
   EXPECT_EQ(st["held"], true);
@@ -265,12 +272,20 @@ TEST_P(LockTest, AutoRenewKeepsTheLockPastItsTtl) {
 
 TEST_P(LockTest, WithoutRenewalTheHolderLearnsItLostTheLock) {
   auto a = lock({{"ttl_ms", 300}, {"auto_renew", false}});
+  const auto t0 = Clock::now();  // before the acquire is sent: the lease cannot end earlier
   ok(run(*a, "acquire"));
   auto promise = std::make_shared<std::promise<Result<Value>>>();
   auto watched = promise->get_future();
-  a->call("watch", Value::object(), [promise](Result<Value> r) { promise->set_value(std::move(r)); });
-  EXPECT_EQ(watched.wait_for(std::chrono::milliseconds(100)), std::future_status::timeout);
+  auto reported_at = std::make_shared<Clock::time_point>();
+  a->call("watch", Value::object(), [promise, reported_at](Result<Value> r) {
+    *reported_at = Clock::now();
+    promise->set_value(std::move(r));
+  });
   ASSERT_EQ(watched.wait_for(std::chrono::seconds(3)), std::future_status::ready);
+  // Not reported while the lease was still valid: the loss comes at the lease's end (300 ms less
+  // the 5 ms drift allowance, less 5 ms for the wall clock's ms rounding and rate). Timed where
+  // the event fired, so a late look by this thread cannot hide an early report.
+  EXPECT_GE(std::chrono::duration_cast<std::chrono::milliseconds>(*reported_at - t0).count(), 300 - 5 - 5);
   EXPECT_EQ(ok(watched.get())["event"], "lost");
   Value st = ok(run(*a, "state"));
   EXPECT_EQ(st["held"], false);

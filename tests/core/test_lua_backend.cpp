@@ -539,14 +539,16 @@ TEST_F(LuaHostTest, TimersRunInOrderAndCancel) {
     order.push_back(v);
     cv.notify_all();
   };
-  backend->schedule(60, [&] { push(3); });
+  // Real-time timers (the ManualClock is the keyspace's), 150 ms apart: the order and the cancel
+  // hold unless this thread stalls that long between two calls (30-40 ms did on a busy machine).
+  backend->schedule(300, [&] { push(3); });
   backend->schedule(0, [&] { push(1); });
-  backend->schedule(30, [&] { push(2); });
-  uint64_t cancelled = backend->schedule(40, [&] { push(99); });
+  backend->schedule(150, [&] { push(2); });
+  uint64_t cancelled = backend->schedule(200, [&] { push(99); });
   EXPECT_TRUE(backend->cancel(cancelled));
   EXPECT_FALSE(backend->cancel(cancelled));
   // A timer may use the backend (the lock is not held while it runs).
-  backend->schedule(80, [&] {
+  backend->schedule(400, [&] {
     std::optional<Result<Reply>> r;
     backend->command({"SET", "from-timer", "1"}, [&](Result<Reply> x) { r = std::move(x); });
     push(r && r->ok() ? 4 : -4);
@@ -562,13 +564,16 @@ TEST_F(LuaHostTest, TimersRunInOrderAndCancel) {
 
 TEST_F(LuaHostTest, CloseCancelsTimersAndRejectsLaterOps) {
   std::atomic<bool> ran{false};
-  backend->schedule(50, [&] { ran = true; });
+  // 250 ms: close() comes first even if this thread stalls that long; the check below waits
+  // past that time, so a timer close() failed to cancel would have run.
+  const auto scheduled_at = std::chrono::steady_clock::now();
+  backend->schedule(250, [&] { ran = true; });
   backend->listen("c", [&](std::string_view) { ran = true; });
   EXPECT_FALSE(backend->closed());
   backend->close();
   backend->close();  // idempotent
   EXPECT_TRUE(backend->closed());
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  std::this_thread::sleep_until(scheduled_at + std::chrono::milliseconds(350));
   EXPECT_FALSE(ran.load());
   auto r = cmd({"GET", "k"});
   ASSERT_FALSE(r.ok());

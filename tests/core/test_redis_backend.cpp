@@ -374,21 +374,25 @@ TEST_F(RedisBackendTest, TimersFireInDelayOrder) {
       cv.notify_all();
     });
   };
-  add(2, 120);
+  // Scheduled out of order, 300 ms apart: the order stays right unless this thread stalls
+  // 300 ms between two schedule() calls (60 ms was within a busy machine's reach).
+  add(2, 600);
   add(0, 0);
-  add(1, 60);
+  add(1, 300);
   std::unique_lock<std::mutex> lock(mu);
   ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(5), [&] { return order.size() == 3; }));
   EXPECT_EQ(order, (std::vector<int>{0, 1, 2}));
-  EXPECT_GE(fired_after_ms[1], 60);
-  EXPECT_GE(fired_after_ms[2], 120);
+  EXPECT_GE(fired_after_ms[1], 300);
+  EXPECT_GE(fired_after_ms[2], 600);
 }
 
 TEST_F(RedisBackendTest, CancelBeforeAndAfterFiring) {
   auto drops = std::make_shared<std::atomic<int>>(0);
   std::atomic<int> ran{0};
   auto flag = std::make_shared<DropFlag>(drops);
-  uint64_t t = backend_->schedule(100, [&ran, flag] { ++ran; });
+  // 500 ms: the cancel below comes first even if this thread stalls that long in between.
+  const auto scheduled_at = steady_clock::now();
+  uint64_t t = backend_->schedule(500, [&ran, flag] { ++ran; });
   flag.reset();
   ASSERT_NE(t, 0u);
   EXPECT_TRUE(backend_->cancel(t));
@@ -401,19 +405,21 @@ TEST_F(RedisBackendTest, CancelBeforeAndAfterFiring) {
   EXPECT_TRUE(eventually([&] { return !backend_->cancel(quick); }));  // ran: nothing to cancel
   EXPECT_FALSE(backend_->cancel(424242));
 
-  std::this_thread::sleep_for(milliseconds(200));
+  std::this_thread::sleep_until(scheduled_at + milliseconds(600));  // past the cancelled timer's time
   EXPECT_EQ(ran.load(), 0);
 }
 
 TEST_F(RedisBackendTest, CancelFromInsideAnotherTimer) {
   std::atomic<bool> later_ran{false};
   std::promise<bool> cancelled;
-  uint64_t later = backend_->schedule(150, [&] { later_ran = true; });
+  // 750 ms apart: `later` stays later even if this thread stalls that long between the calls.
+  const auto scheduled_at = steady_clock::now();
+  uint64_t later = backend_->schedule(750, [&] { later_ran = true; });
   backend_->schedule(10, [&] { cancelled.set_value(backend_->cancel(later)); });
   auto f = cancelled.get_future();
   ASSERT_EQ(f.wait_for(std::chrono::seconds(5)), std::future_status::ready);
   EXPECT_TRUE(f.get());
-  std::this_thread::sleep_for(milliseconds(300));
+  std::this_thread::sleep_until(scheduled_at + milliseconds(900));  // past `later`'s time
   EXPECT_FALSE(later_ran.load());
 }
 
@@ -435,7 +441,9 @@ TEST_F(RedisBackendTest, CloseCancelsTimersWithoutRunningThemAndDropsListeners) 
   std::atomic<int> ran{0};
   for (int i = 0; i < 10; ++i) {
     auto flag = std::make_shared<DropFlag>(drops);
-    backend_->schedule(200 + i, [&ran, flag] { ++ran; });
+    // Far off: none may fire before close() on a busy machine (200 ms could). close() must run
+    // none of them and release every closure (the drop count below).
+    backend_->schedule(60000 + i, [&ran, flag] { ++ran; });
   }
   std::atomic<int> heard{0};
   auto flag = std::make_shared<DropFlag>(drops);
@@ -626,10 +634,13 @@ TEST(Subscriber, HealthCheckRecyclesAConnectionThatStoppedAnswering) {
 TEST(Subscriber, HealthCheckKeepsAQuietHealthyConnection) {
   RedisServer server;
   auto pub = open_redis(server.url());
-  SubscriberRig rig(server.url(), 30);
+  // Checks every 200 ms: each PONG has 200 ms to come back, so a busy machine's scheduling
+  // delay is no reason for a recycle. A subscriber that never counted the PONGs as an answer
+  // would drop the connection at its second check (~400 ms), well inside the quiet 1.5 s.
+  SubscriberRig rig(server.url(), 200);
   rig.want("c", true);
   ASSERT_TRUE(eventually([&] { return rig.subscribed.load() == 1; }));
-  std::this_thread::sleep_for(milliseconds(300));  // ten checks, nothing else on the wire
+  std::this_thread::sleep_for(milliseconds(1500));  // seven checks, nothing else on the wire
   EXPECT_EQ(rig.disconnected.load(), 0);
   EXPECT_EQ(call(*pub, {"PUBLISH", "c", "still here"}).value().as_integer(), 1);
   EXPECT_TRUE(eventually([&] { return rig.messages() == std::vector<std::string>{"still here"}; }));

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <future>
 #include <thread>
 
 #include "redis_harness.hpp"
@@ -75,6 +76,18 @@ TEST_F(RedisClientTest, EmptyCommandIsInvalidArgument) {
 
 TEST_F(RedisClientTest, PipelinesTenThousandConcurrentCommandsInOrder) {
   constexpr int kOps = 10000;
+  // The I/O thread is held inside a PING's callback while the burst is queued, so how the burst
+  // is cut into writes does not depend on how the two threads happen to interleave (on a busy
+  // machine the I/O thread could wake for every few commands). Unbatched, each command would
+  // still be a write of its own.
+  auto io_held = std::make_shared<std::promise<void>>();
+  std::promise<void> burst_queued;
+  std::shared_future<void> release = burst_queued.get_future().share();
+  client_->command({"PING"}, [io_held, release](Result<Reply>) {
+    io_held->set_value();
+    release.wait_for(std::chrono::seconds(20));
+  });
+  ASSERT_EQ(io_held->get_future().wait_for(std::chrono::seconds(10)), std::future_status::ready);
   uint64_t writes_before = client_->socket_writes();
   std::vector<int64_t> got(kOps, -1);
   Settled settled;
@@ -85,6 +98,7 @@ TEST_F(RedisClientTest, PipelinesTenThousandConcurrentCommandsInOrder) {
       settled.done(r.ok() ? ErrorCode::Internal : r.error().code(), r.ok());
     }, 10000);
   }
+  burst_queued.set_value();
   ASSERT_TRUE(settled.wait());
   ASSERT_EQ(settled.ok(), kOps);
   // FIFO matching: the i-th INCR sent is the i-th executed and gets i+1.

@@ -209,17 +209,30 @@ TEST(RedisLimiterFailure, BusyServerCountsAsUnavailable) {
   options.command_timeout_ms = 2000;
   auto client = open_redis(server.url(), options);
   auto other = open_redis(server.url(), options);
+  auto probe = open_redis(server.url(), options);
   const PolicyLimiters l = make_policy_limiters(*client, Algorithm::FixedWindow);
   EXPECT_FALSE(testing::hit(*l.open, "k").degraded);
-  // Keep the server inside a script for ~600 ms, from another connection.
+  ASSERT_TRUE(testing::call(*other, {"PING"}).ok());  // connected: the script starts when sent
+  ASSERT_TRUE(testing::call(*probe, {"PING"}).ok());
+  // Keep the server inside a script for ~1 s, from another connection.
   auto spin = std::make_shared<std::promise<Result<Reply>>>();
   auto spin_done = spin->get_future();
   other->command({"EVAL", "local t = redis.call('TIME') local s = t[1] * 1000000 + t[2] "
                           "while true do local n = redis.call('TIME') "
-                          "if n[1] * 1000000 + n[2] - s > 600000 then break end end return 1",
+                          "if n[1] * 1000000 + n[2] - s > 1000000 then break end end return 1",
                   "0"},
                  [spin](Result<Reply> r) { spin->set_value(std::move(r)); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  // Until a third connection's PING is answered BUSY (the script has run past the 50 ms
+  // threshold): a fixed sleep could end before a slow machine had even started the script. The
+  // two hits below then have the script's remaining ~900 ms to meet it.
+  bool busy = false;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!busy && std::chrono::steady_clock::now() < until) {
+    Result<Reply> r = testing::call(*probe, {"PING"});
+    busy = !r.ok() && std::string(r.error().what()).rfind("BUSY", 0) == 0;
+    if (!busy) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  ASSERT_TRUE(busy) << "the server never reported BUSY";
   auto open_hit = testing::await_result<LimitResult>([&](auto cb) { l.open->hit("k", 1, cb); });
   ASSERT_TRUE(open_hit.ok()) << open_hit.error().what();
   EXPECT_TRUE(open_hit.value().degraded);
