@@ -326,7 +326,9 @@ class RedisCluster:
     loopback ports, made with `redis-cli --cluster create`. `url` is a redis+cluster:// seed list.
     Tests that kill or reshard nodes make their own (see the cluster_factory fixture)."""
 
-    def __init__(self, primaries: int = 3, replicas: int = 1, node_timeout_ms: int = 1000) -> None:
+    def __init__(self, primaries: int = 3, replicas: int = 1, node_timeout_ms: int = 5000) -> None:
+        # node_timeout_ms: 5 s by default, so a busy box's stalls never get a live node flagged as
+        # failing (and failed over) mid-test; the failover test asks for 1 s itself.
         cli = shutil.which("redis-cli")
         if cli is None:
             pytest.fail("redis-cli is not installed (apt-get install redis-tools)", pytrace=False)

@@ -301,7 +301,9 @@ async def test_reshard_a_slot_under_traffic_moved_and_ask(cluster_factory: Any) 
     src, dst = cluster.primary_of(slot), cluster.primaries()[1]
     tally: Dict[str, Any] = {"hits": {}, "failures": []}
     ids = [i for g in groups for i in g]
-    async with redkeeper.AsyncClient(cluster.url, prefix="rs", command_timeout=2,
+    # No op may fail here (not even a timeout): 10 s, not 2 s, so a stalled box during the
+    # migration's admin round trips cannot fail one; a redirect loop would still hang far past it.
+    async with redkeeper.AsyncClient(cluster.url, prefix="rs", command_timeout=10,
                                      cluster_refresh=0) as rk:
         stop = asyncio.Event()
         callers = [asyncio.ensure_future(_traffic(rk, ids, stop, tally)) for _ in range(8)]
@@ -330,7 +332,8 @@ async def test_reshard_a_slot_under_traffic_moved_and_ask(cluster_factory: Any) 
 
 
 async def test_kill_a_primary_under_traffic_then_resume(cluster_factory: Any) -> None:
-    cluster = cluster_factory()
+    # A short node timeout here only: the replica must take over well within the 10 s below.
+    cluster = cluster_factory(node_timeout_ms=1000)
     groups = ids_on_each_primary(cluster, per_node=2)
     victim_ids = groups[1]
     timeout = 0.5

@@ -16,10 +16,14 @@ from typing import Any, Callable, List, Tuple
 import pytest
 
 import redkeeper
-from conftest import RedisServer
+from conftest import RedisServer, admin_command
 
-COMMAND_TIMEOUT_S = 0.3
-CONNECT_TIMEOUT_S = 0.3
+# Every op in a healthy window must answer within command_timeout while 8-16 streams and a busy
+# machine share two cores: 0.6 s, not 0.3 s (a 300 ms scheduling stall would fail a healthy op).
+# The pause and the sleep stay more than 3 x command_timeout, so ops started in them time out.
+COMMAND_TIMEOUT_S = 0.6
+CONNECT_TIMEOUT_S = 0.6
+OUTAGE_S = 2.0
 # Scheduling slack on a busy 2-core box: an op settles at its deadline, and the loop or thread that
 # learns of it may run a little later. Far below "hangs".
 SLACK_S = 1.5
@@ -82,7 +86,7 @@ def _inflict_faults(server: RedisServer, log: List[Op]) -> List[Window]:
     healthy("after restart", recovered + GRACE_S, 0.4)
 
     t = clock()
-    pause_ms = 1000  # > 3 x command_timeout
+    pause_ms = int(OUTAGE_S * 1000)  # > 3 x command_timeout
     assert server.command("CLIENT", "PAUSE", str(pause_ms), "ALL") == "OK"
     time.sleep(pause_ms / 1000)
     recovered = _wait_recovered(log, since=t + pause_ms / 1000)
@@ -90,7 +94,7 @@ def _inflict_faults(server: RedisServer, log: List[Op]) -> List[Window]:
     healthy("after pause", recovered + GRACE_S, 0.4)
 
     t = clock()
-    assert server.command("DEBUG", "SLEEP", "1") == "OK"  # returns when the server wakes up
+    assert server.command("DEBUG", "SLEEP", str(OUTAGE_S)) == "OK"  # returns when the server wakes up
     recovered = _wait_recovered(log, since=clock())
     windows.append(Window("DEBUG SLEEP", False, t, recovered))
     healthy("after sleep", recovered + GRACE_S, 0.5)
@@ -245,13 +249,25 @@ async def test_bounded_queue_while_disconnected(on_error: str) -> None:
 def test_sync_hit_releases_the_gil_while_the_server_sleeps() -> None:
     # A sync hit waiting on an unresponsive server must not freeze other Python threads.
     server = RedisServer()
+    timeout_s = 0.3  # the hit must time out: the server sleeps far longer (no healthy-op race)
     try:
-        with redkeeper.Client(server.url, command_timeout=COMMAND_TIMEOUT_S) as client:
+        with redkeeper.Client(server.url, command_timeout=timeout_s) as client:
             limiter = client.limiter("g", limit=10, window=60, on_error="raise")
             limiter.hit("k")
-            sleeper = threading.Thread(target=server.command, args=("DEBUG", "SLEEP", "0.8"))
+            sleeper = threading.Thread(target=server.command, args=("DEBUG", "SLEEP", "1.5"))
             sleeper.start()
-            time.sleep(0.1)
+            # The server is asleep once a PING on a fresh connection goes unanswered (a fixed 0.1
+            # s wait raced the sleeper thread's start on a busy box: the hit then succeeded). A
+            # probe that times out used 0.4 s of the 1.5 s sleep; the hit's 0.3 s deadline still
+            # passes well before the server wakes.
+            deadline = time.monotonic() + 5
+            while True:
+                assert time.monotonic() < deadline, "DEBUG SLEEP never took effect"
+                try:
+                    admin_command(server, "PING", timeout=0.4)
+                except OSError:  # socket.timeout: the server is asleep
+                    break
+                time.sleep(0.01)
             ticks: List[float] = []
             done = threading.Event()
 
@@ -271,7 +287,7 @@ def test_sync_hit_releases_the_gil_while_the_server_sleeps() -> None:
                 done.set()
                 ticker.join(5)
                 sleeper.join(5)
-            assert end - start <= COMMAND_TIMEOUT_S + SLACK_S
+            assert end - start <= timeout_s + SLACK_S
             # The other thread kept running while hit() waited (it would stall with the GIL held).
             assert sum(1 for t in ticks if start < t < end) >= 5, (end - start, len(ticks))
     finally:

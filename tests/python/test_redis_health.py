@@ -45,10 +45,16 @@ async def test_async_ping_health_and_in_flight_while_the_server_is_paused(redis_
         limiter = client.limiter("h", limit=1000, window=60, algorithm="token_bucket")
         before = client.stats()
         # While the server is paused no reply can come back: all 100 hits are in flight at once.
-        assert redis_server.command("CLIENT", "PAUSE", "300", "ALL") == "OK"
-        tasks = [asyncio.ensure_future(limiter.hit(f"k{i % 7}")) for i in range(100)]
-        await asyncio.sleep(0.05)
-        during = client.stats()
+        # A long pause (under command_timeout), ended by CLIENT UNPAUSE once counted: a 300 ms
+        # pause could end before a stalled box read the stats 50 ms later. WRITE holds every hit
+        # (a limiter script writes) and, unlike ALL, lets the UNPAUSE itself through.
+        assert redis_server.command("CLIENT", "PAUSE", "2000", "WRITE") == "OK"
+        try:
+            tasks = [asyncio.ensure_future(limiter.hit(f"k{i % 7}")) for i in range(100)]
+            await asyncio.sleep(0.05)
+            during = client.stats()
+        finally:
+            assert redis_server.command("CLIENT", "UNPAUSE") == "OK"
         assert during["in_flight"] == 100, during
         assert during["ops"] - before["ops"] == 100
         results = await asyncio.wait_for(asyncio.gather(*tasks), 5)

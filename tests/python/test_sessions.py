@@ -27,6 +27,11 @@ class Env:
         self.kind = kind
         self.client = client
         self.clock = clock
+        # The time unit of the expiry tests: exact on memory:// (ManualClock); x3 on Redis, where
+        # TTLs are real and each "still alive" check's slack (timeout less the time advanced, 100-150
+        # ms at x1) must also absorb round trips and a busy box's stalls. "Expired" checks advance
+        # past the deadline, so a late wake-up never breaks them.
+        self.u = 1 if clock is not None else 3
 
     async def advance(self, seconds: float) -> None:
         if self.clock is not None:
@@ -82,30 +87,32 @@ async def test_ids_are_unique_and_random(env: Env) -> None:
 
 
 async def test_idle_timeout_slides_and_expires(env: Env) -> None:
-    s = env.client.sessions.with_options(idle_timeout=0.4)
+    u = env.u
+    s = env.client.sessions.with_options(idle_timeout=0.4 * u)
     sid = await s.create({"k": 1})
-    await env.advance(0.25)
+    await env.advance(0.25 * u)
     assert await s.get(sid) == {"k": 1}
-    await env.advance(0.25)
-    assert await s.touch(sid)
-    await env.advance(0.25)
-    assert await s.get(sid, touch=False) == {"k": 1}
-    await env.advance(0.25)
+    await env.advance(0.25 * u)
+    assert await s.touch(sid)  # past the first idle deadline: the get slid it
+    await env.advance(0.25 * u)
+    assert await s.get(sid, touch=False) == {"k": 1}  # past the get's: the touch slid it
+    await env.advance(0.25 * u)  # 0.5 u since the last slide
     assert await s.get(sid) is None
     assert not await s.touch(sid)
 
 
 async def test_absolute_timeout_caps_sliding(env: Env) -> None:
-    s = env.client.sessions.with_options(idle_timeout=0.4, absolute_timeout=0.7)
+    u = env.u
+    s = env.client.sessions.with_options(idle_timeout=0.4 * u, absolute_timeout=0.7 * u)
     sid = await s.create({"k": 1}, user_id="abs")
     info = await s.info(sid)
     assert info is not None and info.absolute_deadline is not None
     for _ in range(2):
-        await env.advance(0.3)
+        await env.advance(0.3 * u)
         assert await s.touch(sid)
     info2 = await s.info(sid)
-    assert info2 is not None and info2.expires == info.absolute_deadline
-    await env.advance(0.15)
+    assert info2 is not None and info2.expires == info.absolute_deadline  # 0.6 + 0.4 capped at 0.7 (x u)
+    await env.advance(0.15 * u)
     assert await s.get(sid) is None
     assert await s.list_user("abs") == []
 
@@ -259,10 +266,12 @@ def test_sync_twin_on_memory() -> None:
 def test_sync_twin_on_redis(redis_server: Any) -> None:
     with redkeeper.Client(redis_server.url, prefix="rksync") as client:
         s = client.sessions
-        sid = s.create({"a": 1}, user_id="sync", ttl=0.3)
+        # A TTL with room for the two round trips that must see the session on a busy box (0.3 s
+        # was too little); the sleep then runs past it, counted from after the create.
+        sid = s.create({"a": 1}, user_id="sync", ttl=1.0)
         assert s.get(sid, touch=False) == {"a": 1}
         assert s.destroy_user("sync", except_id=sid) == 0
-        time.sleep(0.4)
+        time.sleep(1.1)
         assert s.get(sid) is None
 
 
