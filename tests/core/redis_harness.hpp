@@ -417,6 +417,19 @@ class Settled {
   int by_code_[16] = {};
 };
 
+// Polls `pred` every `step_ms` until it holds (true) or `wait_ms` has passed (false). For waiting
+// on what another thread, process or server does: a fixed sleep before asserting fails when a
+// busy machine runs that work late.
+template <class Pred>
+bool eventually(Pred pred, int wait_ms = 5000, int step_ms = 5) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_ms);
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() >= until) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(step_ms));
+  }
+  return true;
+}
+
 inline std::string error_text(const Result<Reply>& r) {
   return r.ok() ? "ok: " + r.value().debug_string()
                 : std::string(error_code_name(r.error().code())) + ": " + r.error().what();

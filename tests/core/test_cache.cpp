@@ -91,11 +91,7 @@ class CacheTest : public ::testing::TestWithParam<std::string> {
       Result<Reply> r = call(*admin, {"PUBSUB", "NUMSUB", channel});
       return r.ok() && r.value().at(1).as_integer() >= 1;
     };
-    const auto until = std::chrono::steady_clock::now() + 10s;
-    bool waiting = false;
-    while (!(waiting = ok(waiter, "stats")["misses"] == 1 && subscribed()) && std::chrono::steady_clock::now() < until) {
-      std::this_thread::sleep_for(2ms);
-    }
+    const bool waiting = eventually([&] { return ok(waiter, "stats")["misses"] == 1 && subscribed(); }, 10000, 2);
     if (admin) admin->close();
     ASSERT_TRUE(waiting) << "the waiter's claim never started waiting";
     // The waiter registers itself a few instructions after counting the miss and subscribing.

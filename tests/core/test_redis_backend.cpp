@@ -73,17 +73,6 @@ int64_t numsub(RedisClient& c, const std::string& channel) {
   return r.value().at(1).as_integer();
 }
 
-// Polls until pred() or the bound passes.
-template <class Pred>
-bool eventually(Pred pred, int wait_ms = 5000) {
-  auto until = steady_clock::now() + milliseconds(wait_ms);
-  while (steady_clock::now() < until) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(milliseconds(5));
-  }
-  return pred();
-}
-
 size_t thread_count() {
   size_t n = 0;
   DIR* d = ::opendir("/proc/self/task");

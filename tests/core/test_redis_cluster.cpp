@@ -24,6 +24,7 @@ namespace {
 using testing::call;
 using testing::call_eval;
 using testing::error_text;
+using testing::eventually;
 using testing::open_redis;
 using testing::RedisCluster;
 
@@ -469,18 +470,6 @@ class Traffic {
 
 void sleep_ms(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
 
-// Polls `done` every 20 ms for up to `limit_ms`; true once it holds. For "traffic has seen X"
-// checks: a fixed sleep before asserting fails when a loaded machine runs the traffic late.
-template <class F>
-bool eventually(F done, int limit_ms = 10000) {
-  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(limit_ms);
-  while (!done()) {
-    if (std::chrono::steady_clock::now() >= until) return false;
-    sleep_ms(20);
-  }
-  return true;
-}
-
 TEST(RedisCluster, ReshardUnderTrafficFollowsAskThenMoved) {
   ClientOptions options;
   options.cluster_refresh_ms = 0;  // only redirections teach the client: MOVED must happen
@@ -505,7 +494,7 @@ TEST(RedisCluster, ReshardUnderTrafficFollowsAskThenMoved) {
   EXPECT_EQ(cluster().cli(dst, "CLUSTER SETSLOT " + s + " IMPORTING " + src_id), "OK");
   EXPECT_EQ(cluster().cli(src, "CLUSTER SETSLOT " + s + " MIGRATING " + dst_id), "OK");
   EXPECT_EQ(cluster().cli(src, "MIGRATE 127.0.0.1 " + std::to_string(dst) + " \"\" 0 5000 KEYS " + key), "OK");
-  EXPECT_TRUE(eventually([&] { return client->stats().redirects > 0; }));  // ASK followed
+  EXPECT_TRUE(eventually([&] { return client->stats().redirects > 0; }, 10000, 20));  // ASK followed
   const uint64_t after_ask = client->stats().redirects;
   // Migration done: every node learns the new owner (destination first, as redis-cli does);
   // src now answers MOVED.
@@ -514,8 +503,8 @@ TEST(RedisCluster, ReshardUnderTrafficFollowsAskThenMoved) {
   for (int p : cluster().primary_ports()) {
     if (p != src && p != dst) cluster().cli(p, "CLUSTER SETSLOT " + s + " NODE " + dst_id);
   }
-  EXPECT_TRUE(eventually([&] { return client->stats().redirects > after_ask; }));  // MOVED followed
-  EXPECT_TRUE(eventually([&] { return traffic.ok() > 50; }));
+  EXPECT_TRUE(eventually([&] { return client->stats().redirects > after_ask; }, 10000, 20));  // MOVED followed
+  EXPECT_TRUE(eventually([&] { return traffic.ok() > 50; }, 10000, 20));
   traffic.stop();
   EXPECT_EQ(traffic.failed(), 0) << traffic.errors();
   EXPECT_EQ(traffic.crossslot_count(), 0);
@@ -584,7 +573,7 @@ TEST(RedisCluster, MigrationWaitsForUndeclaredKeyScriptsAndTryAgain) {
   for (int p : primaries) {
     if (p != src && p != dst) cluster().cli(p, "CLUSTER SETSLOT " + s + " NODE " + cluster().node_id(dst));
   }
-  EXPECT_TRUE(eventually([&] { return undeclared_ok.load() > undeclared_during; }));  // resumed after the migration
+  EXPECT_TRUE(eventually([&] { return undeclared_ok.load() > undeclared_during; }, 10000, 20));  // resumed after the migration
   stop = true;
   t1.join();
   t2.join();
@@ -753,7 +742,7 @@ TEST(RedisCluster, ZZFailoverResumesWithoutANewClient) {
   }
 
   Traffic traffic(*client, key, 2);
-  ASSERT_TRUE(eventually([&] { return traffic.ok() > 0; }));
+  ASSERT_TRUE(eventually([&] { return traffic.ok() > 0; }, 10000, 20));
   auto killed_at = std::chrono::steady_clock::now();
   cluster().server_on(victim)->kill();
   // A limiter hit on the dead primary's slot fails open (degraded), within its timeout.

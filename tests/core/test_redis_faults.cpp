@@ -158,8 +158,7 @@ TEST(RedisFaults, GarbageIsAProtocolErrorAndTheConnectionIsReset) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code(), ErrorCode::Protocol) << r.error().what();
   // The client dropped that connection and dials again by itself.
-  auto until = steady_clock::now() + std::chrono::seconds(3);
-  while (fake.connections() < 2 && steady_clock::now() < until) std::this_thread::sleep_for(milliseconds(5));
+  eventually([&] { return fake.connections() >= 2; }, 3000);
   EXPECT_GE(fake.connections(), 2);
 }
 
@@ -218,9 +217,7 @@ TEST(RedisFaults, WedgedServerTimesOutAndConnectionIsRecycled) {
   auto client = open_redis(fake.url(), o);
   // Connected first (the handshake's PONG is in): on a busy machine a GET queued during the
   // handshake could meet a slow fake server and fail otherwise than by its own deadline.
-  auto connected_by = steady_clock::now() + std::chrono::seconds(5);
-  while (!client->health().connected && steady_clock::now() < connected_by) std::this_thread::sleep_for(milliseconds(2));
-  ASSERT_TRUE(client->health().connected);
+  ASSERT_TRUE(eventually([&] { return client->health().connected; }, 5000, 2));
   auto start = steady_clock::now();
   auto r = call(*client, {"GET", "k"});
   ASSERT_FALSE(r.ok());
@@ -228,8 +225,7 @@ TEST(RedisFaults, WedgedServerTimesOutAndConnectionIsRecycled) {
   // Settles by its own 100 ms deadline (250 ms of slack for a busy machine), before the wedge
   // check would recycle the connection (deadline + 250 ms = 350 ms after the send).
   EXPECT_LT(steady_clock::now() - start, milliseconds(350));
-  auto until = steady_clock::now() + std::chrono::seconds(3);
-  while (fake.connections() < 2 && steady_clock::now() < until) std::this_thread::sleep_for(milliseconds(5));
+  eventually([&] { return fake.connections() >= 2; }, 3000);
   EXPECT_GE(fake.connections(), 2) << "a wedged connection was never recycled";
 }
 
@@ -286,11 +282,7 @@ TEST(RedisFaults, ServerStoppedAndRestartedUnderLoad) {
     }
   });
   // Bounded polls of the op counter (a fixed sleep could end before a slow machine got there).
-  auto ok_passes = [&](int64_t mark) {
-    auto by = steady_clock::now() + std::chrono::seconds(5);
-    while (ok.load() <= mark && steady_clock::now() < by) std::this_thread::sleep_for(milliseconds(2));
-    return ok.load() > mark;
-  };
+  auto ok_passes = [&](int64_t mark) { return eventually([&] { return ok.load() > mark; }, 5000, 2); };
   for (int i = 0; i < kCallers; ++i) issue();
   std::this_thread::sleep_for(milliseconds(200));
   ok_passes(0);
@@ -309,8 +301,7 @@ TEST(RedisFaults, ServerStoppedAndRestartedUnderLoad) {
     retry_cv.notify_one();
   }
   retrier.join();
-  auto until = steady_clock::now() + std::chrono::seconds(3);
-  while (settled_count.load() < issued.load() && steady_clock::now() < until) std::this_thread::sleep_for(milliseconds(5));
+  eventually([&] { return settled_count.load() >= issued.load(); }, 3000);
 
   EXPECT_EQ(settled_count.load(), issued.load()) << "some ops never settled";
   EXPECT_EQ(late.load(), 0) << "ops settled later than their deadline";

@@ -225,13 +225,10 @@ TEST(RedisLimiterFailure, BusyServerCountsAsUnavailable) {
   // Until a third connection's PING is answered BUSY (the script has run past the 50 ms
   // threshold): a fixed sleep could end before a slow machine had even started the script. The
   // two hits below then have the script's remaining ~900 ms to meet it.
-  bool busy = false;
-  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (!busy && std::chrono::steady_clock::now() < until) {
+  const bool busy = testing::eventually([&] {
     Result<Reply> r = testing::call(*probe, {"PING"});
-    busy = !r.ok() && std::string(r.error().what()).rfind("BUSY", 0) == 0;
-    if (!busy) std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
+    return !r.ok() && std::string(r.error().what()).rfind("BUSY", 0) == 0;
+  }, 5000, 2);
   ASSERT_TRUE(busy) << "the server never reported BUSY";
   auto open_hit = testing::await_result<LimitResult>([&](auto cb) { l.open->hit("k", 1, cb); });
   ASSERT_TRUE(open_hit.ok()) << open_hit.error().what();
