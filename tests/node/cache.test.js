@@ -9,6 +9,7 @@ const crypto = require('crypto');
 const redkeeper = require('../..');
 const { freePort } = require('./helpers/redisServer');
 const { useRedisBackends } = require('./helpers/backends');
+const { eventually } = require('./helpers/timing');
 
 const { connect, ManualClock } = redkeeper;
 const ROOT = path.join(__dirname, '..', '..');
@@ -184,14 +185,10 @@ describe('cache on redis across clients and processes', () => {
     // core/src/cache/README.md): b subscribes after its claim saw a's marker and sends its re-check
     // before the subscription (on a new connection) is live. A fixed sleep raced that: under load b
     // could subscribe after the failure, find no marker, claim itself and resolve 'never'.
-    const subscribed = async () => {
-      const deadline = Date.now() + 5000;
-      for (;;) {
-        const reply = await backends.server.call(['PUBSUB', 'NUMSUB', `rk:cache:{${ns}}:ch`]);
-        if (Number(reply[1]) >= 1 || Date.now() > deadline) return;
-        await sleep(10);
-      }
-    };
+    const subscribed = () => eventually(async () => {
+      const reply = await backends.server.call(['PUBSUB', 'NUMSUB', `rk:cache:{${ns}}:ch`]);
+      return Number(reply[1]) >= 1;
+    }, 5000);
     let started;
     const began = new Promise((r) => { started = r; });
     const first = a.cache(ns).getOrSet('k', async () => { started(); await subscribed(); throw new TypeError('row 7'); });

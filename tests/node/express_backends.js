@@ -60,17 +60,6 @@ const BACKENDS = [
   ['redis', redisBackend],
 ];
 
-// Waits until `probe()` is truthy (post-response refunds settle after the response was sent).
-async function eventually(probe, timeoutMs = 3000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error('condition not reached in time');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 // A fixed window's reset in whole seconds, as a header states it for a window of `fullSeconds`
 // whose first hit came after `since` (a Date.now() taken before it): `fullSeconds` while under a
 // second of real time has passed, one less per whole second since (a busy box may stall between
@@ -83,4 +72,4 @@ function expectResetSeconds(actual, fullSeconds, since) {
     .toEqual({ actual, elapsed, low: true, high: true });
 }
 
-module.exports = { BACKENDS, START, eventually, expectResetSeconds };
+module.exports = { BACKENDS, START, expectResetSeconds };

@@ -9,7 +9,7 @@ const request = require('supertest');
 const { connect, ManualClock } = require('../..');
 const { createApp } = require('../../examples/express_app');
 const { freePort } = require('./helpers/redisServer');
-const { eventually } = require('./express_backends');
+const { eventually } = require('./helpers/timing');
 
 describe('presets', () => {
   let client;

@@ -8,7 +8,8 @@ const request = require('supertest');
 const erl = require('express-rate-limit');
 const { RedkeeperError } = require('../..');
 const { rateLimit, byUser, byRoute, combine } = require('../../node/express');
-const { BACKENDS, eventually, expectResetSeconds } = require('./express_backends');
+const { BACKENDS, expectResetSeconds } = require('./express_backends');
+const { eventually } = require('./helpers/timing');
 
 function appWith(middleware, route = (req, res) => res.json({ ok: true })) {
   const app = express();

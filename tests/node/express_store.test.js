@@ -7,7 +7,8 @@ const request = require('supertest');
 const { rateLimit: erlRateLimit } = require('express-rate-limit');
 const { RedkeeperError } = require('../..');
 const { RedkeeperStore } = require('../../node/express');
-const { BACKENDS, eventually, expectResetSeconds } = require('./express_backends');
+const { BACKENDS, expectResetSeconds } = require('./express_backends');
+const { eventually } = require('./helpers/timing');
 
 function erlApp(store, options = {}) {
   const limiter = erlRateLimit({

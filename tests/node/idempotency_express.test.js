@@ -9,6 +9,7 @@ const request = require('supertest');
 const { connect } = require('../..');
 const { idempotency } = require('../../node/express');
 const { startRedis, delay } = require('./helpers/redisServer');
+const { eventually } = require('./helpers/timing');
 
 let server;
 let counter = 0;
@@ -115,8 +116,7 @@ describe.each(['memory', 'redis'])('idempotency() on %s', (backend) => {
     state.gate = new Promise((r) => { release = r; });
     const first = request(app).post('/orders').set('Idempotency-Key', 'slow').send({ item: 'x' }).then((r) => r);
     // The duplicate must arrive while the first is inside its handler: wait for that (bounded).
-    const until = Date.now() + 5000;
-    while (state.runs.length === 0 && Date.now() < until) await delay(10);
+    await eventually(() => state.runs.length > 0, 5000);
     expect(state.runs).toEqual(['orders']);
     const dup = await request(app).post('/orders').set('Idempotency-Key', 'slow').send({ item: 'x' });
     expect(dup.status).toBe(409);

@@ -7,7 +7,7 @@
 
 const { connect, RedkeeperError } = require('../..');
 const { startRedis, delay } = require('./helpers/redisServer');
-const { watchStalls } = require('./helpers/timing');
+const { eventually, watchStalls } = require('./helpers/timing');
 
 const COMMAND_TIMEOUT_MS = 300;
 const CONNECT_TIMEOUT_MS = 300;
@@ -149,8 +149,7 @@ test('stop, CLIENT PAUSE, DEBUG SLEEP and restart under load: every op settles, 
     await server.halt('SIGTERM');
     // The server's exit is seen by this thread first; the client's I/O thread reads the closed
     // socket a moment later (a while later when the two cores are busy), so wait for it, bounded.
-    const downBy = Date.now() + 3000;
-    while ((await rk.health()).connected && Date.now() < downBy) await delay(10);
+    await eventually(async () => !(await rk.health()).connected, 3000);
     expect((await rk.health()).connected).toBe(false);
     await delay(800);
     await server.start();

@@ -3,6 +3,19 @@
 
 const { Worker } = require('worker_threads');
 
+// Waits until `probe()` (sync or async) is truthy, polling every 10 ms, and returns its value;
+// throws once `timeoutMs` has passed. For state another thread, process or server reaches a moment
+// later (a post-response refund, a closed socket noticed, a handler started).
+async function eventually(probe, timeoutMs = 3000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error('condition not reached in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 // A window length of at least `minMs` whose next epoch-aligned boundary is more than `marginMs`
 // away. sliding_window aligns its windows to the epoch (core/src/limiter/README.md): a boundary
 // passed mid-test turns the count into floor(prev * (W - e) / W), one unit short, so an exact
@@ -52,4 +65,4 @@ function watchStalls({ tickMs = 5, minLateMs = 20 } = {}) {
   };
 }
 
-module.exports = { windowClearOfBoundary, watchStalls };
+module.exports = { eventually, windowClearOfBoundary, watchStalls };
